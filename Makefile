@@ -1,0 +1,89 @@
+# e-Citizen migration assistant — every set-up step the project needs, made on demand.
+#   make run    set up what is missing, then start Rasa, the action server and the bot
+#   make test   set up what is missing, then lint and run the whole test suite
+# Nothing is reinstalled or retrained unless its inputs changed.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+APP_VENV   := .venv
+RASA_VENV  := .venv-rasa
+APP_PY     := $(APP_VENV)/bin/python
+RASA       := $(RASA_VENV)/bin/rasa
+MODEL      := nlu/models/ntsa.tar.gz
+NLU_INPUTS := nlu/config.yml $(shell find nlu/domain nlu/data -name '*.yml' 2>/dev/null)
+STAMPS     := .stamps
+
+export TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
+export TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+
+.PHONY: help run test setup lint format model db chat-emulator clean
+
+help:
+	@echo "make run   — start the assistant (sets up everything on first use)"
+	@echo "make test  — run the whole test suite (sets up everything on first use)"
+
+setup: $(STAMPS)/app $(STAMPS)/rasa $(MODEL)
+
+# The app's environment: Python >= 3.11, our package and its dev tools.
+$(STAMPS)/app: pyproject.toml
+	@mkdir -p $(STAMPS)
+	@test -x $(APP_PY) || { \
+	  PY=$$(command -v python3.12 || command -v python3.11 || command -v python3.13 || true); \
+	  [ -n "$$PY" ] || { echo "Need Python 3.11 or newer (e.g. 'pyenv install 3.11' or 'apt-get install python3.11-venv')."; exit 1; }; \
+	  echo "Creating $(APP_VENV) with $$PY"; "$$PY" -m venv $(APP_VENV); }
+	$(APP_PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(APP_PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+# Rasa's own environment: Python 3.10 only (rasa 3.6 supports nothing newer).
+$(STAMPS)/rasa: nlu/requirements.txt nlu/constraints.txt
+	@mkdir -p $(STAMPS)
+	@test -x $(RASA_VENV)/bin/python || { \
+	  PY=$$(command -v python3.10 || ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.10*/bin/python3.10 2>/dev/null | tail -n1 || true); \
+	  [ -n "$$PY" ] && "$$PY" -c 'import sys; assert sys.version_info[:2] == (3, 10)' 2>/dev/null || { \
+	    echo "Rasa 3.6 needs Python 3.10, and none was found on PATH or in pyenv."; \
+	    echo "Install it, then run make again: 'pyenv install 3.10' or 'apt-get install python3.10 python3.10-venv'."; exit 1; }; \
+	  echo "Creating $(RASA_VENV) with $$PY"; "$$PY" -m venv $(RASA_VENV); }
+	$(RASA_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(RASA_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r nlu/requirements.txt -c nlu/constraints.txt
+	@touch $@
+
+# The trained model: retrained only when the Rasa project changed.
+$(MODEL): $(NLU_INPUTS) $(STAMPS)/rasa
+	@mkdir -p var/log
+	@echo "Training the Rasa model (log: var/log/train.log) …"
+	@start=$$(date +%s); \
+	$(RASA) train --config nlu/config.yml --domain nlu/domain --data nlu/data \
+	  --out nlu/models --fixed-model-name ntsa > var/log/train.log 2>&1 \
+	  || { tail -n 40 var/log/train.log; exit 1; }; \
+	touch $@; echo "Model trained in $$(( $$(date +%s) - start )) s."
+model: $(MODEL)
+
+# The database schema (and the demo records when the database is empty).
+db: $(STAMPS)/app
+	$(APP_VENV)/bin/ntsa-assistant migrate
+	$(APP_VENV)/bin/ntsa-assistant demo
+
+run: setup db
+	$(APP_PY) -m ntsa_assistant.stack
+
+lint: $(STAMPS)/app
+	$(APP_VENV)/bin/ruff check .
+	$(APP_VENV)/bin/ruff format --check .
+	$(APP_VENV)/bin/lint-imports
+
+test: setup lint
+	$(APP_VENV)/bin/pytest
+
+format: $(STAMPS)/app
+	$(APP_VENV)/bin/ruff format .
+	$(APP_VENV)/bin/ruff check --fix .
+
+# A Telegram Bot API emulator for trying the bot by hand (see README).
+chat-emulator: $(STAMPS)/app
+	$(APP_PY) -m tests.telegram_emulator --port 8081
+
+clean:
+	rm -rf $(STAMPS) nlu/models var

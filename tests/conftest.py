@@ -1,0 +1,150 @@
+"""Session fixtures for the end-to-end tests: the real trained Rasa server, the real
+action server and the real gateway process, started once per test session against a
+Telegram Bot API emulator on 127.0.0.1.
+
+Unit and database tests don't touch these; the processes start only when an e2e test
+asks for them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from ntsa_assistant.stack import (
+    MODEL,
+    ROOT,
+    Service,
+    actions_service,
+    gateway_service,
+    rasa_service,
+)
+
+BOT_TOKEN = "123456:TEST"
+LOG_DIR = ROOT / "var" / "log" / "tests"
+READY_WITHIN = 240.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def e2e_database(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A SQLite database with the schema and the packaged demo records."""
+    path = tmp_path_factory.mktemp("e2e") / "assistant.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    cli = Path(sys.executable).parent / "ntsa-assistant"
+    env = os.environ | {"DATABASE_URL": url}
+    for command in (["migrate"], ["demo"]):
+        subprocess.run([str(cli), *command], env=env, check=True, cwd=ROOT, capture_output=True)
+    return url
+
+
+@dataclass
+class RunningService:
+    service: Service
+    url: str
+
+    async def stop(self) -> None:
+        await self.service.stop()
+
+    async def start(self) -> None:
+        await self.service.start()
+        await self.service.wait_ready(READY_WITHIN)
+
+    async def restart(self, **env: str | None) -> None:
+        """Restarts the process; ``env`` changes its environment (None removes a key)."""
+        await self.service.stop()
+        for key, value in env.items():
+            if value is None:
+                self.service.env.pop(key, None)
+            else:
+                self.service.env[key] = value
+        await self.start()
+
+
+@pytest.fixture(scope="session")
+async def action_server(e2e_database: str) -> AsyncIterator[RunningService]:
+    port = free_port()
+    service = actions_service(
+        port,
+        env={"DATABASE_URL": e2e_database, "LOG_LEVEL": "INFO"},
+        log_path=LOG_DIR / "actions.log",
+    )
+    running = RunningService(service, f"http://127.0.0.1:{port}")
+    await running.start()
+    yield running
+    await running.stop()
+
+
+@pytest.fixture(scope="session")
+async def rasa_server(action_server: RunningService) -> AsyncIterator[RunningService]:
+    """The real Rasa server with the model that ``make test`` trained."""
+    if not MODEL.exists():
+        pytest.fail(f"no trained model at {MODEL}: run the tests with 'make test'")
+    port = free_port()
+    service = rasa_service(port, action_server.url, log_path=LOG_DIR / "rasa.log")
+    running = RunningService(service, f"http://127.0.0.1:{port}")
+    await running.start()
+    yield running
+    await running.stop()
+
+
+@pytest.fixture(scope="session")
+async def telegram() -> AsyncIterator[object]:
+    from tests.telegram_emulator import TelegramEmulator  # noqa: PLC0415
+
+    async with TelegramEmulator(token=BOT_TOKEN) as emulator:
+        yield emulator
+
+
+@pytest.fixture(scope="session")
+async def gateway(
+    telegram: object, rasa_server: RunningService, e2e_database: str
+) -> AsyncIterator[RunningService]:
+    """The gateway process (``python -m bot``) polling the emulator."""
+    env = {
+        "TELEGRAM_BOT_TOKEN": BOT_TOKEN,
+        "TELEGRAM_BASE_URL": telegram.base_url,  # type: ignore[attr-defined]
+        "RASA_URL": rasa_server.url,
+        "DATABASE_URL": e2e_database,
+        "LOG_LEVEL": "INFO",
+    }
+    service = gateway_service(env=env, log_path=LOG_DIR / "bot.log")
+    running = RunningService(service, "")
+    await service.start()
+    await _until_polling(telegram, service)
+    yield running
+    await running.stop()
+
+
+async def _until_polling(telegram: object, service: Service, within: float = 60) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not telegram.calls("getUpdates"):  # type: ignore[attr-defined]
+        if not service.running:
+            raise RuntimeError(f"the gateway exited; see {service.log_path}")
+        if loop.time() > deadline:
+            raise TimeoutError("the gateway never polled the emulator")
+        await asyncio.sleep(0.1)
+
+
+_chat_ids = itertools.count(700_000_001)
+
+
+@pytest.fixture
+def chat_id() -> int:
+    """A chat of its own for each test, so conversations never mix."""
+    return next(_chat_ids) + os.getpid() % 1000 * 1_000_000
