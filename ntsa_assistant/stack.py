@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent.parent
 RASA_VENV = ROOT / ".venv-rasa"
 APP_PYTHON = Path(sys.executable)
-MODEL = ROOT / "nlu" / "models" / "ntsa.tar.gz"
+MODEL = Path(os.environ.get("NTSA_MODEL") or ROOT / "nlu" / "models" / "ntsa.tar.gz")
 
 
 @dataclass
