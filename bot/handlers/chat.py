@@ -104,7 +104,8 @@ async def on_contact(update: Update, context: GatewayContext) -> None:
     own = contact.user_id is not None and contact.user_id == update.effective_user.id
     extra: dict[str, Any] = {"contact_is_own": own}
     if own:
-        extra["verified_phone"] = contact.phone_number
+        # Telegram often sends the number without its "+": keep it E.164.
+        extra["verified_phone"] = "+" + contact.phone_number.lstrip("+")
     await relay_payload(update, context, CONTACT_PAYLOAD, extra)
 
 
