@@ -18,7 +18,7 @@ STAMPS     := .stamps
 export TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
 export TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: help run test setup lint format model db chat-emulator clean
+.PHONY: help run test setup lint format model db chat-emulator bench clean
 
 help:
 	@echo "make run   — start the assistant (sets up everything on first use)"
