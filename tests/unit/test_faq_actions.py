@@ -1,0 +1,228 @@
+"""FAQ and language actions, run with a real CollectingDispatcher and a Tracker from data."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable, Coroutine
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions import runtime
+from actions.faq import ActionAnswerFaq, ActionClarify, ActionShowFaqMenu
+from actions.language import ActionChooseLanguage, ActionSetLanguage
+from ntsa_assistant.clock import NAIROBI
+from ntsa_assistant.settings import Settings
+
+BEFORE = datetime(2023, 12, 10, 9, tzinfo=NAIROBI)
+DURING = datetime(2023, 12, 31, 9, tzinfo=NAIROBI)
+AFTER = datetime(2024, 1, 5, 9, tzinfo=NAIROBI)
+
+Start = Callable[[datetime], Coroutine[Any, Any, None]]
+
+
+@pytest.fixture
+async def clock_at(tmp_path: Path) -> AsyncIterator[Start]:
+    """Starts the action server's resources (SQLite in tmp) with the clock at an instant."""
+
+    async def start(now: datetime) -> None:
+        await runtime.stop()
+        url = f"sqlite+aiosqlite:///{tmp_path / 'actions.db'}"
+        await runtime.start(Settings(database_url=url, assistant_now=now, _env_file=None))
+
+    yield start
+    await runtime.stop()
+
+
+def message(
+    text: str, intent: str, *, entities: dict[str, str] | None = None, ranking=None
+) -> dict[str, Any]:
+    return {
+        "text": text,
+        "intent": {"name": intent, "confidence": 0.9},
+        "entities": [{"entity": k, "value": v} for k, v in (entities or {}).items()],
+        "intent_ranking": ranking or [{"name": intent, "confidence": 0.9}],
+    }
+
+
+def tracker(latest: dict[str, Any], *, language: str | None = None, before=()) -> Tracker:
+    events = [{"event": "user", "text": m["text"], "parse_data": m} for m in (*before, latest)]
+    return Tracker(
+        sender_id="test",
+        slots={"language": language},
+        latest_message=latest,
+        events=events,
+        paused=False,
+        followup_action=None,
+        active_loop={},
+        latest_action_name="action_listen",
+    )
+
+
+async def run(action: Action, tr: Tracker) -> tuple[list[dict[str, Any]], list[Any]]:
+    dispatcher = CollectingDispatcher()
+    events = await action.run(dispatcher, tr, {})
+    return dispatcher.messages, events
+
+
+def payloads(msg: dict[str, Any]) -> list[str]:
+    return [b["payload"] for b in msg.get("buttons") or []]
+
+
+@pytest.mark.parametrize(
+    ("now", "text", "expected"),
+    [
+        (BEFORE, "When does TIMS close?", "goes offline at midnight"),
+        (DURING, "When does TIMS close?", "offline right now"),
+        (AFTER, "When does TIMS close?", "went offline"),
+        (BEFORE, "TIMS itafungwa lini?", "itazimwa saa sita usiku"),
+        (DURING, "Niaje, TIMS inaclose lini?", "imezimwa sasa hivi"),
+        (AFTER, "tims itafungwa lini", "ilizimwa"),
+    ],
+)
+async def test_answer_follows_the_clock_and_the_users_language(
+    clock_at: Start, now: datetime, text: str, expected: str
+) -> None:
+    await clock_at(now)
+    [msg], _ = await run(ActionAnswerFaq(), tracker(message(text, "faq_closure")))
+    assert expected in msg["text"]
+    assert payloads(msg) == ['/faq_more{"faq_topic":"closure"}']
+
+
+async def test_a_clear_language_is_remembered_and_used_for_button_taps(clock_at: Start) -> None:
+    await clock_at(BEFORE)
+    _, events = await run(ActionAnswerFaq(), tracker(message("Mafunzo ni lini?", "faq_training")))
+    assert events == [SlotSet("language", "sw")]
+    tap = message(
+        '/faq_more{"faq_topic":"training"}', "faq_more", entities={"faq_topic": "training"}
+    )
+    [msg], events = await run(ActionAnswerFaq(), tracker(tap, language="sw"))
+    assert "mtandaoni" in msg["text"]
+    assert events == []
+    assert payloads(msg) == ["/training_register"]
+
+
+async def test_typed_tell_me_more_continues_the_last_topic(clock_at: Start) -> None:
+    await clock_at(BEFORE)
+    earlier = message("how do I link my company", "faq_link_org")
+    [msg], _ = await run(
+        ActionAnswerFaq(), tracker(message("tell me more", "faq_more"), before=[earlier])
+    )
+    assert "authorised to act for the organisation" in msg["text"]
+    [menu], _ = await run(ActionAnswerFaq(), tracker(message("tell me more", "faq_more")))
+    assert len(payloads(menu)) == 8
+
+
+async def test_a_forged_topic_shows_the_menu(clock_at: Start) -> None:
+    await clock_at(BEFORE)
+    forged = message("/faq_more", "faq_more", entities={"faq_topic": "../../etc"})
+    [msg], _ = await run(ActionAnswerFaq(), tracker(forged))
+    assert "/faq_closure" in payloads(msg)
+
+
+@pytest.mark.parametrize(
+    ("intent", "text", "expected"),
+    [
+        ("greet", "hello", "Hello!"),
+        ("greet", "niaje", "Habari!"),
+        ("thank", "asante", "Karibu!"),
+        ("goodbye", "bye", "Goodbye"),
+        ("acknowledge", "ok", "Alright"),
+        ("bot_capabilities", "what can you do", "I answer questions"),
+        ("out_of_scope", "tell me a joke please", "outside what I know"),
+        ("human_handoff", "I want to talk to a human", "No support agent"),
+        ("some_future_intent", "x", "outside what I know"),
+    ],
+)
+async def test_small_talk_and_deflection(
+    clock_at: Start, intent: str, text: str, expected: str
+) -> None:
+    await clock_at(AFTER)
+    [msg], _ = await run(ActionAnswerFaq(), tracker(message(text, intent)))
+    assert expected in msg["text"]
+
+
+@pytest.mark.parametrize("text", ["", "👍", "???", "x" * 4000, 'intent{"x":1}', "/faq_closure"])
+async def test_odd_inputs_do_not_crash(clock_at: Start, text: str) -> None:
+    await clock_at(DURING)
+    for action in (ActionAnswerFaq(), ActionClarify(), ActionShowFaqMenu(), ActionSetLanguage()):
+        messages, _ = await run(action, tracker(message(text, "nlu_fallback"), language="sw"))
+        assert messages
+        assert messages[0]["text"]
+
+
+async def test_menu_buttons_are_topic_intents_in_the_users_language(clock_at: Start) -> None:
+    await clock_at(BEFORE)
+    [msg], _ = await run(
+        ActionShowFaqMenu(), tracker(message("/faq_menu", "faq_menu"), language="sw")
+    )
+    assert msg["text"].startswith("Ungependa kujua")
+    assert payloads(msg)[:2] == ["/faq_closure", "/faq_login"]
+
+
+async def test_clarify_offers_the_likeliest_topics_then_a_person(clock_at: Start) -> None:
+    await clock_at(BEFORE)
+    ranking = [
+        {"name": "nlu_fallback", "confidence": 0.55},
+        {"name": "faq_login", "confidence": 0.40},
+        {"name": "greet", "confidence": 0.30},
+        {"name": "faq_closure", "confidence": 0.25},
+        {"name": "faq_validate", "confidence": 0.10},
+        {"name": "faq_why", "confidence": 0.09},
+    ]
+    miss = message("tims ecitizen something", "nlu_fallback", ranking=ranking)
+    [msg], _ = await run(ActionClarify(), tracker(miss))
+    assert payloads(msg) == ["/faq_login", "/faq_closure", "/faq_validate", "/faq_menu"]
+    second = message("blah blah tims", "nlu_fallback", ranking=ranking)
+    [msg], _ = await run(ActionClarify(), tracker(second, before=[miss]))
+    assert payloads(msg) == ["/human_handoff", "/faq_menu"]
+    picked = message("/faq_login", "faq_login")
+    [msg], _ = await run(ActionClarify(), tracker(second, before=[miss, picked]))
+    assert payloads(msg)[0] == "/faq_login"  # a miss after a success starts over
+
+
+async def test_choose_language_offers_both(clock_at: Start) -> None:
+    await clock_at(BEFORE)
+    [msg], events = await run(
+        ActionChooseLanguage(), tracker(message("/choose_language", "choose_language"))
+    )
+    assert [b["title"] for b in msg["buttons"]] == ["English", "Kiswahili"]
+    assert [json.loads("{" + p.split("{", 1)[1]) for p in payloads(msg)] == [
+        {"language": "en"},
+        {"language": "sw"},
+    ]
+    assert events == []
+
+
+@pytest.mark.parametrize(
+    ("text", "entities", "lang", "reply"),
+    [
+        ('/set_language{"language":"sw"}', {"language": "sw"}, "sw", "Sawa"),
+        ('/set_language{"language":"en"}', {"language": "en"}, "en", "English"),
+        ("naomba Kiswahili", {}, "sw", "Kiswahili"),
+        ("speak Kiswahili please", {}, "sw", "Kiswahili"),
+        ("in English please", {}, "en", "English"),
+    ],
+)
+async def test_set_language_remembers_the_choice(
+    clock_at: Start, text: str, entities: dict[str, str], lang: str, reply: str
+) -> None:
+    await clock_at(BEFORE)
+    [msg], events = await run(
+        ActionSetLanguage(), tracker(message(text, "set_language", entities=entities))
+    )
+    assert events == [SlotSet("language", lang)]
+    assert reply in msg["text"]
+
+
+async def test_set_language_without_a_language_asks(clock_at: Start) -> None:
+    await clock_at(BEFORE)
+    bad = message('/set_language{"language":"fr"}', "set_language", entities={"language": "fr"})
+    [msg], events = await run(ActionSetLanguage(), tracker(bad))
+    assert events == []
+    assert len(msg["buttons"]) == 2
