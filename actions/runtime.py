@@ -17,6 +17,7 @@ from ntsa_assistant.clock import Clock
 from ntsa_assistant.db import SessionFactory, create_engine, create_session_factory
 from ntsa_assistant.language import warm_up
 from ntsa_assistant.settings import Settings, get_settings
+from ntsa_assistant.verification import Verifier, build_verifier
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +29,7 @@ class Resources:
     engine: AsyncEngine
     sessions: SessionFactory
     http: aiohttp.ClientSession
+    verifier: Verifier | None = None  # status look-ups (issue 4)
 
 
 _current: Resources | None = None
@@ -45,12 +47,15 @@ async def start(settings: Settings | None = None) -> Resources:
     engine = create_engine(settings.database_url)
     http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10, connect=3))
     warm_up()
+    clock = Clock(settings.assistant_now)
+    sessions = create_session_factory(engine)
     _current = Resources(
         settings=settings,
-        clock=Clock(settings.assistant_now),
+        clock=clock,
         engine=engine,
-        sessions=create_session_factory(engine),
+        sessions=sessions,
         http=http,
+        verifier=build_verifier(settings, sessions, http, clock),
     )
     logger.info("action server resources ready (clock fixed: %s)", _current.clock.is_fixed)
     return _current

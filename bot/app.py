@@ -7,10 +7,11 @@ import logging
 from telegram import BotCommand
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes
 
-from bot import handlers
+from bot import handlers, reminders
 from bot.context import GatewayContext, GatewayState
 from bot.conversation import Conversation
 from bot.rasa_client import RasaClient
+from ntsa_assistant.db import create_engine, create_session_factory
 from ntsa_assistant.language import warm_up
 from ntsa_assistant.settings import Settings
 
@@ -37,7 +38,12 @@ def build_application(settings: Settings) -> Application:
                 "Rasa at %s is not ready yet; turns get an apology until it is", settings.rasa_base
             )
         warm_up()
-        application.bot_data["gateway"] = GatewayState(settings, rasa, Conversation(rasa))
+        engine = create_engine(settings.database_url)
+        application.bot_data["engine"] = engine
+        application.bot_data["gateway"] = GatewayState(
+            settings, rasa, Conversation(rasa), create_session_factory(engine)
+        )
+        reminders.schedule(application, settings)
         await application.bot.set_my_commands(COMMANDS)
         logger.info("gateway ready as @%s", application.bot.username)
 
@@ -45,6 +51,9 @@ def build_application(settings: Settings) -> Application:
         state: GatewayState | None = application.bot_data.get("gateway")
         if state is not None:
             await state.rasa.close()
+        engine = application.bot_data.get("engine")
+        if engine is not None:
+            await engine.dispose()
 
     application = (
         ApplicationBuilder()

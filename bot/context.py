@@ -8,6 +8,7 @@ from telegram.ext import CallbackContext, ExtBot
 
 from bot.conversation import Conversation
 from bot.rasa_client import RasaClient
+from ntsa_assistant.db import SessionFactory
 from ntsa_assistant.settings import Settings
 
 
@@ -18,6 +19,7 @@ class GatewayState:
     settings: Settings
     rasa: RasaClient
     conversation: Conversation
+    sessions: SessionFactory | None = None  # the database (reminders, promotion notices)
 
 
 class GatewayContext(CallbackContext[ExtBot, dict, dict, dict]):

@@ -174,7 +174,15 @@ def add_demo_parser(subparsers: Subparsers) -> None:
 
 def registrars() -> list[Registrar]:
     """Every subcommand's ``add_parser``; other modules' commands are listed here."""
-    return [add_import_parser, add_migrate_parser, add_demo_parser]
+    from ntsa_assistant import cli_training  # noqa: PLC0415 - it imports this module
+
+    return [
+        add_import_parser,
+        add_migrate_parser,
+        add_demo_parser,
+        cli_training.add_sessions_parser,
+        cli_training.add_export_parser,
+    ]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -5,7 +5,20 @@ from __future__ import annotations
 import enum
 from datetime import UTC, date, datetime
 
-from sqlalchemy import Date, DateTime, Enum, Integer, MetaData, String, TypeDecorator
+from sqlalchemy import (
+    BigInteger,
+    Date,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING = {
@@ -165,4 +178,174 @@ __all__ = [
     "TrainingSession",
     "Transaction",
     "TransactionStatus",
+]
+
+
+# --- issue 5: training registrations, reminders, outbox ---
+# A "person" is a Telegram chat (``chat_id``): one active registration per chat per session,
+# and also one per phone number per session. Cancelled rows stay (history, export) and do not
+# count, so both unique indexes are partial (``status <> 'cancelled'``) on both backends.
+
+
+class RegistrationStatus(enum.StrEnum):
+    CONFIRMED = "confirmed"
+    WAITLISTED = "waitlisted"
+    CANCELLED = "cancelled"
+
+
+_ACTIVE = "status <> 'cancelled'"
+
+
+class Registration(Base):
+    __tablename__ = "training_registrations"
+    __table_args__ = (
+        Index(
+            "uq_training_registrations_session_chat",
+            "session_code",
+            "chat_id",
+            unique=True,
+            sqlite_where=text(_ACTIVE),
+            postgresql_where=text(_ACTIVE),
+        ),
+        Index(
+            "uq_training_registrations_session_phone",
+            "session_code",
+            "phone",
+            unique=True,
+            sqlite_where=text(_ACTIVE),
+            postgresql_where=text(_ACTIVE),
+        ),
+        Index("ix_training_registrations_session_status", "session_code", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    reference: Mapped[str] = mapped_column(String(16), unique=True)
+    session_code: Mapped[str] = mapped_column(
+        String(32), ForeignKey("training_sessions.code", ondelete="RESTRICT")
+    )
+    chat_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    full_name: Mapped[str] = mapped_column(String(100))
+    phone: Mapped[str] = mapped_column(String(16))
+    email: Mapped[str | None] = mapped_column(String(254))
+    kra_pin: Mapped[str | None] = mapped_column(String(11))
+    language: Mapped[Language] = mapped_column(_enum(Language, "registration_language"))
+    status: Mapped[RegistrationStatus] = mapped_column(
+        _enum(RegistrationStatus, "registration_status")
+    )
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class ReminderDelivery(Base):
+    """The sent-marker of one reminder: inserted before sending, so a reminder is claimed once."""
+
+    __tablename__ = "training_reminder_deliveries"
+    __table_args__ = (UniqueConstraint("registration_id", "offset_minutes"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    registration_id: Mapped[int] = mapped_column(
+        ForeignKey("training_registrations.id", ondelete="CASCADE")
+    )
+    offset_minutes: Mapped[int] = mapped_column(Integer)
+    claimed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    outcome: Mapped[str] = mapped_column(String(32), default="claimed")
+
+
+class OutboxNotice(Base):
+    """A message the gateway owes a chat (e.g. "you were promoted"), claimed once, then sent."""
+
+    __tablename__ = "outbox_notices"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    registration_id: Mapped[int | None] = mapped_column(
+        ForeignKey("training_registrations.id", ondelete="CASCADE")
+    )
+    language: Mapped[Language] = mapped_column(_enum(Language, "outbox_language"))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    outcome: Mapped[str | None] = mapped_column(String(32))
+
+
+__all__ += ["OutboxNotice", "Registration", "RegistrationStatus", "ReminderDelivery"]
+
+
+# --- issue 4: verification, limits, audit ---
+# Proving that a chat speaks for an ID number before its status is told (DESIGN.md,
+# "Privacy"). ``chat_id`` is Rasa's sender id (a string). One-time codes are stored only as
+# a salted HMAC. Limit events are one row per counted attempt, so limits survive restarts
+# and hold across replicas; old rows may be purged after an hour.
+
+
+class ProofMethod(enum.StrEnum):
+    CONTACT = "contact"
+    CODE = "code"
+
+
+class LimitKind(enum.StrEnum):
+    LOOKUP = "lookup"
+    FAILED_PROOF = "failed_proof"
+    CODE_SENT = "code_sent"
+
+
+class OneTimeCode(Base):
+    __tablename__ = "one_time_codes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    chat_id: Mapped[str] = mapped_column(String(64), index=True)
+    id_number: Mapped[str] = mapped_column(String(8), index=True)
+    salt: Mapped[str] = mapped_column(String(64))
+    code_hash: Mapped[str] = mapped_column(String(64))
+    phone_hint: Mapped[str] = mapped_column(String(2))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class OwnershipProof(Base):
+    __tablename__ = "ownership_proofs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    chat_id: Mapped[str] = mapped_column(String(64), index=True)
+    id_number: Mapped[str] = mapped_column(String(8))
+    method: Mapped[ProofMethod] = mapped_column(_enum(ProofMethod, "proof_method"))
+    proven_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class LimitEvent(Base):
+    __tablename__ = "limit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[LimitKind] = mapped_column(_enum(LimitKind, "limit_kind"))
+    chat_id: Mapped[str] = mapped_column(String(64), index=True)
+    id_number: Mapped[str] = mapped_column(String(8), index=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+
+
+class StatusDisclosure(Base):
+    """The audit trail: one row each time a status answer was given, and on what proof."""
+
+    __tablename__ = "status_disclosures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    disclosed_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    chat_id: Mapped[str] = mapped_column(String(64))
+    id_number: Mapped[str] = mapped_column(String(8), index=True)
+    method: Mapped[ProofMethod] = mapped_column(_enum(ProofMethod, "disclosure_method"))
+    parts: Mapped[str] = mapped_column(String(32))
+
+
+__all__ += [
+    "LimitEvent",
+    "LimitKind",
+    "OneTimeCode",
+    "OwnershipProof",
+    "ProofMethod",
+    "StatusDisclosure",
 ]

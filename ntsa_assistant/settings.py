@@ -38,15 +38,27 @@ class Settings(BaseSettings):
     sms_api_key: SecretStr | None = None
     sms_sender: str | None = None
 
+    # Status look-ups (issue 4): unset → our SQL records; set → the remote status API.
+    status_api_url: str | None = None
+    status_api_key: SecretStr | None = None
+    status_api_timeout_seconds: float = 1.5
+    status_api_attempts: int = 3
+
     redis_url: str | None = None
+
+    # Training reminders (issue 5): how long before a session, and how often the gateway looks.
+    reminder_offsets: str = "24h,1h"
+    reminder_interval_seconds: float = 30.0
     log_level: str = "INFO"
 
-    @field_validator("telegram_bot_token", "webhook_secret", "sms_api_key", mode="before")
+    @field_validator(
+        "telegram_bot_token", "webhook_secret", "sms_api_key", "status_api_key", mode="before"
+    )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
 
-    @field_validator("support_chat_id", "assistant_now", mode="before")
+    @field_validator("support_chat_id", "assistant_now", "status_api_url", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value

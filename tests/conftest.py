@@ -123,6 +123,7 @@ async def gateway(
         "RASA_URL": rasa_server.url,
         "DATABASE_URL": e2e_database,
         "LOG_LEVEL": "INFO",
+        "REMINDER_INTERVAL_SECONDS": "1",  # training reminders and promotion notices
     }
     service = gateway_service(env=env, log_path=LOG_DIR / "bot.log")
     running = RunningService(service, "")

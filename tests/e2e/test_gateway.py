@@ -33,10 +33,10 @@ async def test_when_does_tims_close_in_kiswahili(telegram, gateway, chat_id):
     assert "29 Desemba 2023" in texts(replies)
 
 
-async def test_custom_action_reads_training_sessions_from_the_database(
-    telegram, gateway, chat_id
-):
+async def test_custom_action_reads_training_sessions_from_the_database(telegram, gateway, chat_id):
     telegram.push_text(chat_id, "I want to attend a training")
+    await telegram.wait_for_messages(chat_id, count=1, timeout=30)  # which audience?
+    telegram.press_button(chat_id, "Motorist")
     replies = await telegram.wait_for_messages(chat_id, count=1, timeout=30)
     answer = texts(replies)
     assert "Nairobi" in answer

@@ -1,0 +1,286 @@
+"""Registrations on SQLite and PostgreSQL: seats, waitlist, concurrency, cancel, move,
+promotion notices and reminders."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from ntsa_assistant.db import SessionFactory
+from ntsa_assistant.models import (
+    Audience,
+    Language,
+    OutboxNotice,
+    Registration,
+    RegistrationStatus,
+    TrainingSession,
+)
+from ntsa_assistant.registration import (
+    Applicant,
+    NoticeOutcome,
+    PhoneTaken,
+    RegistrationNotFound,
+    SessionStarted,
+    UnknownSession,
+    cancel,
+    claim_notices,
+    finish_notice,
+    move,
+    my_registrations,
+    offers,
+    register,
+    session_counts,
+)
+from ntsa_assistant.reminders import claim_due_reminders, finish_reminder, parse_offsets
+
+NOW = datetime(2027, 1, 10, 9, 0, tzinfo=UTC)
+STARTS = datetime(2027, 1, 20, 7, 0, tzinfo=UTC)
+OFFSETS = parse_offsets("24h,1h")
+
+
+async def add_session(
+    factory: SessionFactory,
+    code: str = "TRN-T-01",
+    capacity: int = 2,
+    starts_at: datetime = STARTS,
+    audience: Audience = Audience.MOTOR_DEALERS,
+    language: Language = Language.EN,
+) -> str:
+    async with factory() as db, db.begin():
+        db.add(
+            TrainingSession(
+                code=code,
+                title=f"Session {code}",
+                audience=audience,
+                language=language,
+                starts_at=starts_at,
+                ends_at=starts_at + timedelta(hours=2),
+                capacity=capacity,
+                join_url=f"https://meet.example.org/{code.lower()}",
+            )
+        )
+    return code
+
+
+def person(n: int, lang: Language = Language.EN) -> Applicant:
+    return Applicant(
+        chat_id=900_000 + n,
+        full_name=f"Person {n}",
+        phone=f"+2547{n:08d}",
+        language=lang,
+        kra_pin="P051234567K",
+    )
+
+
+async def test_seats_then_waitlist_then_promotion(session_factory: SessionFactory) -> None:
+    code = await add_session(session_factory, capacity=2)
+    first = await register(session_factory, code, person(1), NOW)
+    second = await register(session_factory, code, person(2), NOW)
+    third = await register(session_factory, code, person(3), NOW)
+    fourth = await register(session_factory, code, person(4), NOW)
+    assert [r.registration.status for r in (first, second, third, fourth)] == [
+        RegistrationStatus.CONFIRMED,
+        RegistrationStatus.CONFIRMED,
+        RegistrationStatus.WAITLISTED,
+        RegistrationStatus.WAITLISTED,
+    ]
+    assert third.registration.waitlist_position == 1
+    assert fourth.registration.waitlist_position == 2
+    assert first.registration.reference.startswith("TRN-")
+
+    result = await cancel(session_factory, second.registration.reference, NOW, chat_id=900_002)
+    assert result.cancelled.status is RegistrationStatus.CANCELLED
+    assert result.promoted is not None
+    assert result.promoted.reference == third.registration.reference
+    assert result.promoted.status is RegistrationStatus.CONFIRMED
+
+    [notice] = await claim_notices(session_factory, NOW)
+    assert notice.chat_id == 900_003
+    assert notice.registration is not None
+    assert notice.registration.reference == third.registration.reference
+    assert await claim_notices(session_factory, NOW) == []  # claimed once
+    await finish_notice(session_factory, notice.id, NOW, NoticeOutcome.SENT)
+
+    [counts] = await session_counts(session_factory, code)
+    assert (counts.confirmed, counts.waitlisted) == (2, 1)
+    mine = await my_registrations(session_factory, 900_004, NOW)
+    assert [m.waitlist_position for m in mine] == [1]
+
+
+async def test_registering_twice_returns_the_existing_one(
+    session_factory: SessionFactory,
+) -> None:
+    code = await add_session(session_factory)
+    first = await register(session_factory, code, person(1), NOW)
+    again = await register(session_factory, code, person(1), NOW)
+    assert again.existing
+    assert again.registration.reference == first.registration.reference
+    other_chat_same_phone = Applicant(
+        chat_id=123, full_name="Someone Else", phone=person(1).phone, language=Language.EN
+    )
+    with pytest.raises(PhoneTaken):
+        await register(session_factory, code, other_chat_same_phone, NOW)
+    async with session_factory() as db:
+        assert await db.scalar(select(func.count()).select_from(Registration)) == 1
+
+
+async def test_unknown_and_started_sessions_are_refused(session_factory: SessionFactory) -> None:
+    past = await add_session(session_factory, "TRN-PAST", starts_at=NOW - timedelta(hours=1))
+    with pytest.raises(UnknownSession):
+        await register(session_factory, "TRN-NOPE", person(1), NOW)
+    with pytest.raises(SessionStarted):
+        await register(session_factory, past, person(1), NOW)
+    async with session_factory() as db:
+        assert await db.scalar(select(func.count()).select_from(Registration)) == 0
+
+
+async def test_cancel_needs_the_owner_and_can_then_register_again(
+    session_factory: SessionFactory,
+) -> None:
+    code = await add_session(session_factory)
+    mine = await register(session_factory, code, person(1), NOW)
+    with pytest.raises(RegistrationNotFound):
+        await cancel(session_factory, mine.registration.reference, NOW, chat_id=1)
+    await cancel(session_factory, mine.registration.reference, NOW, chat_id=900_001)
+    with pytest.raises(RegistrationNotFound):  # already cancelled
+        await cancel(session_factory, mine.registration.reference, NOW, chat_id=900_001)
+    again = await register(session_factory, code, person(1), NOW)
+    assert not again.existing
+    assert again.registration.status is RegistrationStatus.CONFIRMED
+
+
+async def test_move_frees_the_old_seat_and_takes_a_new_one(
+    session_factory: SessionFactory,
+) -> None:
+    old = await add_session(session_factory, "TRN-OLD", capacity=1)
+    new = await add_session(session_factory, "TRN-NEW", capacity=5, starts_at=STARTS + timedelta(1))
+    mover = await register(session_factory, old, person(1), NOW)
+    waiting = await register(session_factory, old, person(2), NOW)
+    assert waiting.registration.status is RegistrationStatus.WAITLISTED
+
+    result = await move(session_factory, mover.registration.reference, new, 900_001, NOW)
+    assert result.moved.registration.session.code == new
+    assert result.moved.registration.status is RegistrationStatus.CONFIRMED
+    assert result.promoted is not None
+    assert result.promoted.reference == waiting.registration.reference
+
+    # Already registered in the target: nothing changes.
+    back = await register(session_factory, old, person(1), NOW)
+    stay = await move(session_factory, back.registration.reference, new, 900_001, NOW)
+    assert stay.moved.existing
+    assert stay.cancelled is None
+    [old_counts] = await session_counts(session_factory, old)
+    assert (old_counts.confirmed, old_counts.waitlisted) == (1, 1)
+    await cancel(session_factory, back.registration.reference, NOW, chat_id=900_001)
+    listed = await offers(session_factory, NOW, Audience.MOTOR_DEALERS, "en")
+    seats = {o.session.code: o.seats_left for o in listed}
+    assert seats == {"TRN-OLD": 0, "TRN-NEW": 4}
+
+
+async def test_offers_put_the_readers_language_first(session_factory: SessionFactory) -> None:
+    await add_session(session_factory, "EN-1", audience=Audience.MOTORISTS)
+    await add_session(
+        session_factory,
+        "SW-1",
+        audience=Audience.ALL,
+        language=Language.SW,
+        starts_at=STARTS + timedelta(days=2),
+    )
+    await add_session(session_factory, "DLR-1", audience=Audience.MOTOR_DEALERS)
+    codes = [o.session.code for o in await offers(session_factory, NOW, Audience.MOTORISTS, "sw")]
+    assert codes == ["SW-1", "EN-1"]
+
+
+@pytest.mark.parametrize(("seats", "people"), [(10, 50)])
+async def test_concurrent_registrations_never_overbook(
+    session_factory: SessionFactory, database_url: str, seats: int, people: int
+) -> None:
+    code = await add_session(session_factory, capacity=seats)
+    started = time.perf_counter()
+    results = await asyncio.gather(
+        *(register(session_factory, code, person(n), NOW) for n in range(people))
+    )
+    elapsed = time.perf_counter() - started
+    statuses = [r.registration.status for r in results]
+    confirmed = statuses.count(RegistrationStatus.CONFIRMED)
+    waitlisted = statuses.count(RegistrationStatus.WAITLISTED)
+    backend = database_url.split(":", 1)[0]
+    print(
+        f"\n[{backend}] {people} concurrent registrations for {seats} seats: "
+        f"{confirmed} confirmed, {waitlisted} waitlisted in {elapsed:.2f} s"
+    )
+    assert (confirmed, waitlisted) == (seats, people - seats)
+    async with session_factory() as db:
+        rows = (await db.scalars(select(Registration))).all()
+    assert len(rows) == people
+    assert len({r.chat_id for r in rows}) == people
+    assert len({r.reference for r in rows}) == people
+    positions = sorted(
+        r.registration.waitlist_position for r in results if not r.registration.confirmed
+    )
+    assert positions == list(range(1, people - seats + 1))
+
+    # The same 50 again, at once: each gets their own registration back, nothing new.
+    again = await asyncio.gather(
+        *(register(session_factory, code, person(n), NOW) for n in range(people))
+    )
+    assert all(r.existing for r in again)
+    [counts] = await session_counts(session_factory, code)
+    assert (counts.confirmed, counts.waitlisted) == (seats, people - seats)
+
+
+async def test_concurrent_cancellations_promote_each_waiting_person_once(
+    session_factory: SessionFactory,
+) -> None:
+    code = await add_session(session_factory, capacity=5)
+    results = [await register(session_factory, code, person(n), NOW) for n in range(10)]
+    confirmed = [r.registration for r in results if r.registration.confirmed]
+    outcomes = await asyncio.gather(
+        *(cancel(session_factory, r.reference, NOW, chat_id=r.chat_id) for r in confirmed)
+    )
+    promoted = [o.promoted.reference for o in outcomes if o.promoted]
+    assert sorted(promoted) == sorted(r.registration.reference for r in results[5:])
+    [counts] = await session_counts(session_factory, code)
+    assert (counts.confirmed, counts.waitlisted) == (5, 0)
+    async with session_factory() as db:
+        assert await db.scalar(select(func.count()).select_from(OutboxNotice)) == 5
+
+
+async def test_reminders_are_sent_once_and_never_after_cancel(
+    session_factory: SessionFactory,
+) -> None:
+    code = await add_session(session_factory, capacity=5)
+    keep = await register(session_factory, code, person(1), NOW)
+    leave = await register(session_factory, code, person(2), NOW)
+    await cancel(session_factory, leave.registration.reference, NOW, chat_id=900_002)
+
+    assert await claim_due_reminders(session_factory, STARTS - timedelta(hours=30), OFFSETS) == []
+    day_before = STARTS - timedelta(hours=23)
+    claims = await asyncio.gather(
+        *(claim_due_reminders(session_factory, day_before, OFFSETS) for _ in range(5))
+    )
+    flat = [r for batch in claims for r in batch]
+    assert [r.registration.reference for r in flat] == [keep.registration.reference]
+    assert flat[0].offset == timedelta(hours=24)
+    await finish_reminder(session_factory, flat[0].delivery_id, day_before, sent=True)
+    assert await claim_due_reminders(session_factory, day_before, OFFSETS) == []
+
+    hour_before = STARTS - timedelta(minutes=50)
+    [hour] = await claim_due_reminders(session_factory, hour_before, OFFSETS)
+    assert hour.offset == timedelta(hours=1)
+    assert await claim_due_reminders(session_factory, hour_before, OFFSETS) == []
+    assert await claim_due_reminders(session_factory, STARTS + timedelta(minutes=1), OFFSETS) == []
+
+
+async def test_a_late_gateway_sends_only_the_nearest_reminder(
+    session_factory: SessionFactory,
+) -> None:
+    code = await add_session(session_factory, capacity=5)
+    await register(session_factory, code, person(1), NOW)
+    reminders = await claim_due_reminders(session_factory, STARTS - timedelta(minutes=30), OFFSETS)
+    assert [r.offset for r in reminders] == [timedelta(hours=1)]
+    assert await claim_due_reminders(session_factory, STARTS - timedelta(minutes=5), OFFSETS) == []

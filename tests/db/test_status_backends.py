@@ -1,0 +1,320 @@
+"""Status look-ups on both backends: our SQL records (SQLite and PostgreSQL) and the remote
+status API (a fake aiohttp server on 127.0.0.1) with its retries, timeout and breaker."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from datetime import date, datetime, timedelta
+
+import aiohttp
+import pytest
+from aiohttp import web
+from purgatory import AsyncCircuitBreakerFactory
+from sqlalchemy import func, select
+
+from ntsa_assistant.clock import NAIROBI, Clock
+from ntsa_assistant.models import (
+    Account,
+    LimitEvent,
+    LinkStatus,
+    Organisation,
+    OrganisationCategory,
+    StatusDisclosure,
+    Transaction,
+    TransactionStatus,
+)
+from ntsa_assistant.status import (
+    Part,
+    RemoteStatusBackend,
+    SqlStatusBackend,
+    StatusUnavailable,
+    parse_person,
+)
+from ntsa_assistant.verification import Outcome, Verifier
+
+NOW = datetime(2023, 12, 10, 9, 0, tzinfo=NAIROBI)
+
+PERSON_JSON = {
+    "id_number": "21000101",
+    "phone": "+254700000101",
+    "validated_on": "2023-12-04",
+    "organisations": [
+        {
+            "kra_pin": "P000000101A",
+            "name": "Savannah Auto Traders Ltd",
+            "category": "motor_dealer",
+            "link_status": "linked",
+        }
+    ],
+    "transactions": [
+        {
+            "reference": "TIMS-DL-1",
+            "service": "Driving licence renewal",
+            "status": "awaiting_payment",
+            "submitted_on": "2023-12-05",
+            "updated_on": "2023-12-06",
+        }
+    ],
+}
+
+
+async def _seed(session_factory) -> None:
+    async with session_factory() as session, session.begin():
+        session.add_all(
+            [
+                Account(
+                    id_number="21000101",
+                    full_name="Achieng Odhiambo",
+                    phone="+254700000101",
+                    email=None,
+                    validated_on=date(2023, 12, 4),
+                ),
+                Account(
+                    id_number="2100105",
+                    full_name="Zawadi Njeri",
+                    phone="+254100000105",
+                    email=None,
+                    validated_on=None,
+                ),
+                Organisation(
+                    kra_pin="P000000101A",
+                    name="Savannah Auto Traders Ltd",
+                    category=OrganisationCategory.MOTOR_DEALER,
+                    representative_id_number="21000101",
+                    link_status=LinkStatus.LINKED,
+                ),
+                Transaction(
+                    reference="TIMS-DL-1",
+                    id_number="21000101",
+                    service="Driving licence renewal",
+                    status=TransactionStatus.AWAITING_PAYMENT,
+                    submitted_on=date(2023, 12, 5),
+                    updated_on=date(2023, 12, 6),
+                ),
+                Transaction(
+                    reference="TIMS-DL-2",
+                    id_number="21000101",
+                    service="Driving licence renewal",
+                    status=TransactionStatus.COMPLETED,
+                    submitted_on=date(2023, 11, 5),
+                    updated_on=date(2023, 11, 6),
+                ),
+            ]
+        )
+
+
+# --------------------------------------------------------------------------- SQL backend
+
+
+async def test_sql_backend_reads_a_person_with_organisations_and_transactions(session_factory):
+    await _seed(session_factory)
+    status = await SqlStatusBackend(session_factory).lookup("21000101")
+    assert status is not None
+    assert status.validated_on == date(2023, 12, 4)
+    assert [o.kra_pin for o in status.organisations] == ["P000000101A"]
+    assert [t.reference for t in status.pending] == ["TIMS-DL-1"]
+    assert len(status.transactions) == 2
+
+
+async def test_sql_backend_seven_digit_id_and_unknown_id(session_factory):
+    await _seed(session_factory)
+    backend = SqlStatusBackend(session_factory)
+    zawadi = await backend.lookup("2100105")
+    assert zawadi is not None
+    assert zawadi.pending == ()
+    assert zawadi.validated_on is None
+    assert await backend.lookup("29999999") is None
+
+
+async def test_sql_backend_refuses_a_malformed_id(session_factory):
+    with pytest.raises(ValueError, match="7 or 8 digits"):
+        await SqlStatusBackend(session_factory).lookup("1' OR '1'='1")
+
+
+class _Sms:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str]] = []
+
+    async def send(self, phone: str, message: str) -> None:
+        self.sent.append((phone, message))
+
+
+async def test_verifier_proves_limits_and_audits_on_this_backend(session_factory):
+    await _seed(session_factory)
+    sms = _Sms()
+    verifier = Verifier(session_factory, SqlStatusBackend(session_factory), sms, Clock(NOW))
+    assert (await verifier.begin("c1", "21000101")).outcome is Outcome.NEEDS_PROOF
+    await verifier.send_code("c1", "21000101", "sw")
+    code = re.search(r"\b(\d{6})\b", sms.sent[-1][1]).group(1)
+    assert "Code yako" in sms.sent[-1][1]
+    wrong = "000000" if code != "000000" else "111111"
+    assert (await verifier.check_code("c1", "21000101", wrong)).tries_left == 2
+    assert (await verifier.check_code("c1", "21000101", code)).outcome is Outcome.PROVEN
+    disclosed = await verifier.disclose("c1", "21000101", Part.ALL)
+    assert disclosed is not None
+    async with session_factory() as session:
+        audits = (await session.scalars(select(StatusDisclosure))).all()
+        events = await session.scalar(select(func.count()).select_from(LimitEvent))
+    assert [(a.chat_id, a.id_number, a.method) for a in audits] == [("c1", "21000101", "code")]
+    assert events == 3  # a look-up, a code sent, a failed proof
+
+
+async def test_a_code_proves_once_even_when_typed_twice_at_the_same_time(session_factory):
+    await _seed(session_factory)
+    sms = _Sms()
+    verifier = Verifier(session_factory, SqlStatusBackend(session_factory), sms, Clock(NOW))
+    await verifier.send_code("c1", "21000101", "en")
+    code = re.search(r"\b(\d{6})\b", sms.sent[-1][1]).group(1)
+    results = await asyncio.gather(
+        *(verifier.check_code("c1", "21000101", code) for _ in range(2)),
+        return_exceptions=True,
+    )
+    proven = [r for r in results if not isinstance(r, Exception) and r.outcome is Outcome.PROVEN]
+    assert len(proven) == 1
+
+
+async def test_lockout_ends_an_hour_after_the_oldest_counted_failure(session_factory):
+    await _seed(session_factory)
+    sms = _Sms()
+    clock = Clock(NOW)
+    verifier = Verifier(session_factory, SqlStatusBackend(session_factory), sms, clock)
+    await verifier.send_code("c1", "21000101", "en")
+    code = re.search(r"\b(\d{6})\b", sms.sent[-1][1]).group(1)
+    wrong = "000000" if code != "000000" else "111111"
+    results = [await verifier.check_code("c1", "21000101", wrong) for _ in range(3)]
+    assert results[-1].outcome is Outcome.LOCKED
+    assert results[-1].retry_at == NOW + timedelta(hours=1)
+
+
+# --------------------------------------------------------------------------- remote API
+
+
+class FakeStatusApi:
+    """The remote status API, scripted per test."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self.failures_before_success = 0
+        self.failure_status = 503
+        self.delay = 0.0
+        self.body: object = PERSON_JSON
+
+    async def handle(self, request: web.Request) -> web.Response:
+        id_number = request.match_info["id_number"]
+        self.calls.append(id_number)
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.failures_before_success > 0:
+            self.failures_before_success -= 1
+            return web.json_response({"error": "boom"}, status=self.failure_status)
+        if id_number != "21000101":
+            return web.json_response({"error": "not found"}, status=404)
+        return web.json_response(self.body)
+
+
+@pytest.fixture
+async def fake_api(aiohttp_server) -> AsyncIterator[tuple[FakeStatusApi, str]]:
+    api = FakeStatusApi()
+    app = web.Application()
+    app.router.add_get("/v1/people/{id_number}/status", api.handle)
+    server = await aiohttp_server(app, host="127.0.0.1")
+    return api, str(server.make_url("/"))
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+def _remote(http, url, **kwargs) -> RemoteStatusBackend:
+    kwargs.setdefault("backoff_seconds", 0.01)
+    kwargs.setdefault("timeout_seconds", 0.5)
+    return RemoteStatusBackend(http, url, **kwargs)
+
+
+async def test_remote_backend_reads_the_documented_shape(fake_api, http):
+    api, url = fake_api
+    status = await _remote(http, url).lookup("21000101")
+    assert status is not None
+    assert status.validated_on == date(2023, 12, 4)
+    assert status.organisations[0].link_status is LinkStatus.LINKED
+    assert status.pending[0].status is TransactionStatus.AWAITING_PAYMENT
+    assert await _remote(http, url).lookup("29999999") is None
+
+
+async def test_remote_backend_retries_5xx_then_succeeds(fake_api, http):
+    api, url = fake_api
+    api.failures_before_success = 2
+    assert await _remote(http, url, attempts=3).lookup("21000101") is not None
+    assert len(api.calls) == 3
+
+
+async def test_remote_backend_gives_up_after_its_attempts(fake_api, http):
+    api, url = fake_api
+    api.failures_before_success = 10
+    with pytest.raises(StatusUnavailable):
+        await _remote(http, url, attempts=3).lookup("21000101")
+    assert len(api.calls) == 3
+
+
+async def test_remote_backend_does_not_retry_a_4xx(fake_api, http):
+    api, url = fake_api
+    api.failures_before_success, api.failure_status = 1, 401
+    with pytest.raises(StatusUnavailable):
+        await _remote(http, url).lookup("21000101")
+    assert len(api.calls) == 1
+
+
+async def test_remote_backend_times_out(fake_api, http):
+    api, url = fake_api
+    api.delay = 1.0
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with pytest.raises(StatusUnavailable):
+        await _remote(http, url, timeout_seconds=0.2, attempts=2).lookup("21000101")
+    assert loop.time() - started < 0.9
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"id_number": "21000101"},
+        {**PERSON_JSON, "id_number": "21000102"},
+        {**PERSON_JSON, "transactions": [{"reference": "x", "status": "weird"}]},
+        ["not", "an", "object"],
+    ],
+)
+async def test_a_malformed_answer_is_a_failure_never_nothing_pending(fake_api, http, body):
+    api, url = fake_api
+    api.body = body
+    with pytest.raises(StatusUnavailable):
+        await _remote(http, url).lookup("21000101")
+
+
+async def test_the_breaker_opens_and_fails_fast(fake_api, http):
+    api, url = fake_api
+    api.failures_before_success = 100
+    breaker = AsyncCircuitBreakerFactory(default_threshold=2, default_ttl=60)
+    backend = _remote(http, url, attempts=1, breaker=breaker)
+    for _ in range(2):
+        with pytest.raises(StatusUnavailable):
+            await backend.lookup("21000101")
+    calls = len(api.calls)
+    with pytest.raises(StatusUnavailable, match="circuit open"):
+        await backend.lookup("21000101")
+    assert len(api.calls) == calls  # no request while the breaker is open
+
+
+async def test_an_unreachable_api_is_a_failure(http):
+    backend = _remote(http, "http://127.0.0.1:9", attempts=2)
+    with pytest.raises(StatusUnavailable):
+        await backend.lookup("21000101")
+
+
+def test_parse_person_checks_the_id():
+    assert parse_person(PERSON_JSON, "21000101").phone == "+254700000101"
+    with pytest.raises(StatusUnavailable):
+        parse_person(PERSON_JSON, "21000102")

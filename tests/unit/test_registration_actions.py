@@ -1,0 +1,87 @@
+"""The registration form's checks, with a real CollectingDispatcher and a Tracker from data."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions import training_slots as s
+from actions.registration import ValidateTrainingForm, payload
+from ntsa_assistant.i18n import t
+
+
+def tracker(
+    slots: dict[str, Any] | None = None,
+    text: str = "",
+    intent: str = "",
+    metadata: dict[str, Any] | None = None,
+) -> Tracker:
+    return Tracker(
+        sender_id="700000001",
+        slots={"language": "sw", s.REQUESTED_SLOT: None, **(slots or {})},
+        latest_message={"text": text, "intent": {"name": intent}, "metadata": metadata or {}},
+        events=[],
+        paused=False,
+        followup_action=None,
+        active_loop={"name": s.FORM},
+        latest_action_name=None,
+    )
+
+
+async def test_an_emoji_name_is_refused_in_the_flows_language() -> None:
+    dispatcher = CollectingDispatcher()
+    result = await ValidateTrainingForm().validate_training_name(
+        "🙂🙂", dispatcher, tracker(text="🙂🙂"), {}
+    )
+    assert result == {s.NAME: None}
+    assert dispatcher.messages[0]["text"] == t("sw", "registration.name_no_letters")
+
+
+async def test_a_typed_phone_is_normalised() -> None:
+    dispatcher = CollectingDispatcher()
+    result = await ValidateTrainingForm().validate_training_phone(
+        "0712 345 678", dispatcher, tracker(), {}
+    )
+    assert result == {s.PHONE: "+254712345678"}
+    assert dispatcher.messages == []
+
+
+async def test_a_shared_contact_counts_only_when_it_is_ones_own() -> None:
+    form = ValidateTrainingForm()
+    asked = {s.REQUESTED_SLOT: s.PHONE}
+    own = tracker(
+        asked,
+        "/contact_shared",
+        s.CONTACT_SHARED,
+        {"contact_is_own": True, "verified_phone": "+254712345678"},
+    )
+    assert await form.extract_training_phone(CollectingDispatcher(), own, {}) == {
+        s.PHONE: "+254712345678"
+    }
+    other = tracker(asked, "/contact_shared", s.CONTACT_SHARED, {"contact_is_own": False})
+    extracted = await form.extract_training_phone(CollectingDispatcher(), other, {})
+    dispatcher = CollectingDispatcher()
+    result = await form.validate_training_phone(extracted[s.PHONE], dispatcher, other, {})
+    assert result == {s.PHONE: None}
+    assert dispatcher.messages[0]["text"] == t("sw", "registration.phone_not_own")
+
+
+async def test_skipped_email_and_kra_pin_only_for_organisations() -> None:
+    form = ValidateTrainingForm()
+    skipped = await form.validate_training_email(s.SKIPPED, CollectingDispatcher(), tracker(), {})
+    assert skipped == {s.EMAIL: s.SKIPPED}
+    slots = [s.AUDIENCE, s.SESSION, s.NAME, s.PHONE, s.EMAIL, s.KRA_PIN, s.CONFIRMED]
+    motorist = tracker({s.AUDIENCE: "motorists"})
+    dealer = tracker({s.AUDIENCE: "motor_dealers"})
+    assert s.KRA_PIN not in await form.required_slots(slots, CollectingDispatcher(), motorist, {})
+    assert s.KRA_PIN in await form.required_slots(slots, CollectingDispatcher(), dealer, {})
+
+
+def test_button_payloads() -> None:
+    assert payload("training_stop") == "/training_stop"
+    assert (
+        payload("training_choose", training_session="TRN-DLR-01", training_waitlist="yes")
+        == '/training_choose{"training_session":"TRN-DLR-01","training_waitlist":"yes"}'
+    )

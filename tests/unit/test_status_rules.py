@@ -1,0 +1,145 @@
+"""The status answer: what is said for each part asked, in both languages, fitted to the date."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import pytest
+
+from ntsa_assistant.clock import NAIROBI
+from ntsa_assistant.i18n import catalog
+from ntsa_assistant.models import LinkStatus, OrganisationCategory, TransactionStatus
+from ntsa_assistant.status import (
+    OrganisationLink,
+    Part,
+    PersonStatus,
+    TransactionRecord,
+    compose,
+    pending_advice,
+)
+
+BEFORE_DEADLINE = datetime(2023, 12, 10, 12, 0, tzinfo=NAIROBI)
+DEADLINE_DAY = datetime(2023, 12, 15, 18, 0, tzinfo=NAIROBI)
+AFTER_DEADLINE = datetime(2023, 12, 20, 12, 0, tzinfo=NAIROBI)
+DURING_CLOSURE = datetime(2023, 12, 31, 12, 0, tzinfo=NAIROBI)
+AFTER_CLOSURE = datetime(2024, 2, 1, 12, 0, tzinfo=NAIROBI)
+
+
+def tx(reference: str, status: TransactionStatus, updated: date) -> TransactionRecord:
+    return TransactionRecord(
+        reference, "Motor vehicle transfer", status, date(2023, 12, 1), updated
+    )
+
+
+KIPRONO = PersonStatus(
+    "21000102",
+    "+254700000102",
+    None,
+    transactions=(
+        tx("TIMS-DL-2023-000102", TransactionStatus.AWAITING_PAYMENT, date(2023, 12, 5)),
+        tx("TIMS-MVT-2023-000103", TransactionStatus.AWAITING_APPROVAL, date(2023, 12, 8)),
+        tx("TIMS-OLD-1", TransactionStatus.COMPLETED, date(2023, 11, 1)),
+    ),
+)
+ACHIENG = PersonStatus(
+    "21000101",
+    "+254700000101",
+    date(2023, 12, 4),
+    organisations=(
+        OrganisationLink(
+            "P000000101A", "Savannah Auto", OrganisationCategory.MOTOR_DEALER, LinkStatus.LINKED
+        ),
+        OrganisationLink(
+            "P000000103C",
+            "Umoja Sacco",
+            OrganisationCategory.FINANCIAL_INSTITUTION,
+            LinkStatus.PENDING,
+        ),
+    ),
+    transactions=(tx("TIMS-MVT-1", TransactionStatus.COMPLETED, date(2023, 11, 29)),),
+)
+
+
+def test_pending_lists_only_open_applications_newest_first():
+    assert [t.reference for t in KIPRONO.pending] == [
+        "TIMS-MVT-2023-000103",
+        "TIMS-DL-2023-000102",
+    ]
+
+
+def test_full_answer_for_a_person_with_pending_applications():
+    text = compose(KIPRONO, Part.ALL, "en", BEFORE_DEADLINE)
+    assert "******02" in text
+    assert "21000102" not in text
+    assert "not validated yet" in text
+    assert "TIMS-DL-2023-000102" in text
+    assert "waiting for your payment" in text
+    assert "TIMS-MVT-2023-000103" in text
+    assert "waiting for approval" in text
+    assert "TIMS-OLD-1" not in text
+    assert "Friday, 15 December 2023" in text
+    assert "5 days left" in text
+    assert "Nothing pending" not in text
+    assert "Organisations" not in text  # none to show, and not asked about
+
+
+def test_nothing_pending_is_said_when_so():
+    text = compose(ACHIENG, Part.PENDING, "en", BEFORE_DEADLINE)
+    assert "Nothing pending" in text
+    assert "validated" not in text
+
+
+def test_validated_on_a_date_in_both_languages():
+    assert "Monday, 4 December 2023" in compose(ACHIENG, Part.VALIDATION, "en", BEFORE_DEADLINE)
+    sw = compose(ACHIENG, Part.VALIDATION, "sw", BEFORE_DEADLINE)
+    assert "ilithibitishwa" in sw
+    assert "Desemba 2023" in sw
+
+
+def test_organisations_with_masked_pins_and_link_status():
+    text = compose(ACHIENG, Part.ORGANISATIONS, "en", BEFORE_DEADLINE)
+    assert "Savannah Auto (KRA PIN P*******01A): linked" in text
+    assert "Umoja Sacco (KRA PIN P*******03C): link requested" in text
+    assert "P000000101A" not in text
+    assert "add it to your account with its KRA PIN" in text  # one is not linked yet
+
+
+def test_asking_about_organisations_without_any():
+    assert "not recorded as the person" in compose(
+        KIPRONO, Part.ORGANISATIONS, "en", AFTER_DEADLINE
+    )
+
+
+@pytest.mark.parametrize(
+    ("now", "expected"),
+    [
+        (BEFORE_DEADLINE, "by the end of Friday, 15 December 2023 (5 days left)"),
+        (DEADLINE_DAY, "today is the last day"),
+        (AFTER_DEADLINE, "TIMS is still open until the end of Friday, 29 December 2023"),
+        (DURING_CLOSURE, "TIMS is offline until the end of Monday, 1 January 2024"),
+        (AFTER_CLOSURE, "TIMS is no longer in use"),
+    ],
+)
+def test_advice_fits_the_date(now, expected):
+    assert expected in pending_advice("en", now)
+
+
+def test_kiswahili_advice_and_states():
+    text = compose(KIPRONO, Part.PENDING, "sw", BEFORE_DEADLINE)
+    assert "linasubiri malipo yako" in text
+    assert "zimebaki siku 5" in text
+    assert "Ijumaa, 15 Desemba 2023" in text
+
+
+def test_both_languages_have_the_same_status_texts():
+    en = {k for k in catalog("en") if k.startswith("status.")}
+    sw = {k for k in catalog("sw") if k.startswith("status.")}
+    assert en == sw
+    assert {f"status.state.{s.value}" for s in TransactionStatus} <= en
+    assert {f"status.link.{s.value}" for s in LinkStatus} <= en
+
+
+def test_part_parse_defaults_to_everything():
+    assert Part.parse("pending") is Part.PENDING
+    assert Part.parse(None) is Part.ALL
+    assert Part.parse("rubbish") is Part.ALL
