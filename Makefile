@@ -15,6 +15,16 @@ MODEL      := nlu/models/ntsa.tar.gz
 NLU_INPUTS := nlu/config.yml $(shell find nlu/domain nlu/data -name '*.yml' 2>/dev/null)
 STAMPS     := .stamps
 
+# Prints the first working interpreter of the given versions: on PATH, then in pyenv.
+# (A pyenv shim may exist without that version being active, so each is tried.)
+define FIND_PYTHON
+find_python() { for v in "$$@"; do \
+  for c in "$$(command -v python$$v)" $${PYENV_ROOT:-$$HOME/.pyenv}/versions/$$v*/bin/python$$v; do \
+    [ -n "$$c" ] && [ -x "$$c" ] && "$$c" -c "import sys; assert sys.version_info[:2] == tuple(map(int, '$$v'.split('.')))" 2>/dev/null \
+      && { echo "$$c"; return; }; \
+  done; done; }; find_python
+endef
+
 export TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
 export TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
@@ -30,7 +40,7 @@ setup: $(STAMPS)/app $(STAMPS)/rasa $(MODEL)
 $(STAMPS)/app: pyproject.toml
 	@mkdir -p $(STAMPS)
 	@test -x $(APP_PY) || { \
-	  PY=$$(command -v python3.12 || command -v python3.11 || command -v python3.13 || true); \
+	  PY=$$($(FIND_PYTHON) 3.11 3.12 3.13); \
 	  [ -n "$$PY" ] || { echo "Need Python 3.11 or newer (e.g. 'pyenv install 3.11' or 'apt-get install python3.11-venv')."; exit 1; }; \
 	  echo "Creating $(APP_VENV) with $$PY"; "$$PY" -m venv $(APP_VENV); }
 	$(APP_PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
@@ -41,8 +51,8 @@ $(STAMPS)/app: pyproject.toml
 $(STAMPS)/rasa: nlu/requirements.txt nlu/constraints.txt
 	@mkdir -p $(STAMPS)
 	@test -x $(RASA_VENV)/bin/python || { \
-	  PY=$$(command -v python3.10 || ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.10*/bin/python3.10 2>/dev/null | tail -n1 || true); \
-	  [ -n "$$PY" ] && "$$PY" -c 'import sys; assert sys.version_info[:2] == (3, 10)' 2>/dev/null || { \
+	  PY=$$($(FIND_PYTHON) 3.10); \
+	  [ -n "$$PY" ] || { \
 	    echo "Rasa 3.6 needs Python 3.10, and none was found on PATH or in pyenv."; \
 	    echo "Install it, then run make again: 'pyenv install 3.10' or 'apt-get install python3.10 python3.10-venv'."; exit 1; }; \
 	  echo "Creating $(RASA_VENV) with $$PY"; "$$PY" -m venv $(RASA_VENV); }
