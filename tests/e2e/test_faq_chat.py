@@ -136,7 +136,7 @@ async def test_before_the_closure_tims_will_close(telegram, chat_id, before, sty
 
 
 PENDING_QUESTIONS = {
-    "en": "What should I do about pending applications on TIMS?",
+    "en": "When is the deadline for pending TIMS applications?",
     "sw": "Maombi yangu ambayo hayajakamilika kwenye TIMS yatakuwaje?",
     "mixed": "application yangu iko pending kwa TIMS, nifanye aje?",
 }
@@ -178,6 +178,7 @@ async def test_during_the_closure_pending_answer_says_the_deadline_passed(
 ):
     text = (await say(telegram, chat_id, PENDING_QUESTIONS["en"]))["text"]
     assert "15 December 2023" in text
+    assert "1 January 2024" in text  # nothing can be completed while TIMS is offline
     assert "days left" not in text
 
 
