@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ntsa_assistant.clock import Clock
 from ntsa_assistant.db import SessionFactory, create_engine, create_session_factory
 from ntsa_assistant.language import warm_up
+from ntsa_assistant.schema import schema_problem
 from ntsa_assistant.settings import Settings, get_settings
 from ntsa_assistant.verification import Verifier, build_verifier
 
@@ -45,6 +46,8 @@ async def start(settings: Settings | None = None) -> Resources:
     global _current
     settings = settings or get_settings()
     engine = create_engine(settings.database_url)
+    if problem := await schema_problem(engine):
+        logger.error("actions that read records will apologise until this is fixed: %s", problem)
     http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10, connect=3))
     warm_up()
     clock = Clock(settings.assistant_now)

@@ -13,6 +13,7 @@ from bot.conversation import Conversation
 from bot.rasa_client import RasaClient
 from ntsa_assistant.db import create_engine, create_session_factory
 from ntsa_assistant.language import warm_up
+from ntsa_assistant.schema import schema_problem
 from ntsa_assistant.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -40,6 +41,8 @@ def build_application(settings: Settings) -> Application:
         warm_up()
         engine = create_engine(settings.database_url)
         application.bot_data["engine"] = engine
+        if problem := await schema_problem(engine):
+            logger.error("reminders and notices wait until this is fixed: %s", problem)
         application.bot_data["gateway"] = GatewayState(
             settings, rasa, Conversation(rasa), create_session_factory(engine)
         )

@@ -16,8 +16,12 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ntsa_assistant.db import create_engine, normalise_url
 
@@ -58,3 +62,26 @@ async def upgrade_schema(url: str) -> None:
     finally:
         await engine.dispose()
     logger.info("database schema is at head")
+
+
+def _revision_problem(connection: Connection, config: Config) -> str | None:
+    head = ScriptDirectory.from_config(config).get_current_head()
+    current = MigrationContext.configure(connection).get_current_revision()
+    if current == head:
+        return None
+    return (
+        f"the database schema is at revision {current or 'none'}, not {head}: "
+        "run 'ntsa-assistant migrate' (make run does it)"
+    )
+
+
+async def schema_problem(engine: AsyncEngine) -> str | None:
+    """What keeps this database from serving (unreachable, or schema not at head); None if ok.
+
+    Entry points call it at start so an operator reads the cause in one log line."""
+    config = alembic_config(engine.url.render_as_string(hide_password=False))
+    try:
+        async with engine.connect() as connection:
+            return await connection.run_sync(_revision_problem, config)
+    except (OSError, SQLAlchemyError) as exc:
+        return f"the database is unreachable ({type(exc).__name__}: {exc})"

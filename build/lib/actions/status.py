@@ -1,0 +1,253 @@
+"""Status check: the form that asks the ID and the proof, and the answer.
+
+The rules (proofs, codes, limits, audit, wording of the answer) live in
+``ntsa_assistant.verification`` and ``ntsa_assistant.status``; these actions only read
+the tracker, call them and turn their result into messages and slots. The phone that
+proves ownership is read only from the gateway's metadata (``verified_phone``, present
+only for the sender's own shared contact), never from text or from a slot.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.base import gateway_metadata, reply_language
+from actions.language import remember_detected
+from actions.runtime import resources
+from ntsa_assistant import status, verification
+from ntsa_assistant.i18n import t
+from ntsa_assistant.masking import mask_id_number
+from ntsa_assistant.sms import SmsUnavailable
+from ntsa_assistant.status import Part, StatusUnavailable
+from ntsa_assistant.verification import Outcome, Result, Verifier
+
+FORM = "status_form"
+REQUESTED_SLOT = "requested_slot"
+
+
+class Slot:
+    """Every slot of the status feature (nlu/domain/status.yml)."""
+
+    ID_NUMBER = "status_id_number"  # cleared as soon as the check ends, whichever way
+    PROOF = "status_proof"  # "contact" / "code" once proven
+    STAGE = "status_stage"  # None, then "contact" (keyboard shown), then "code"
+    ID_TRIES = "status_id_tries"  # badly formed IDs so far
+    PART = "status_part"  # what was asked: all / validation / pending / organisations
+
+
+class Intent:
+    CONTACT = "contact_shared"  # the gateway's /contact_shared payload
+    SEND_CODE = "status_send_code"
+    CANCEL = frozenset({"status_cancel", "training_stop"})  # training_stop: the generic "stop"
+
+
+MAX_ID_TRIES = 3
+STAGE_CONTACT = "contact"
+STAGE_CODE = "code"
+STAGE_STOPPED = "stopped"
+
+_CLEARED: dict[str, Any] = {
+    Slot.ID_NUMBER: None,
+    Slot.PROOF: None,
+    Slot.STAGE: None,
+    Slot.ID_TRIES: None,
+}
+_STOP: dict[str, Any] = {**_CLEARED, Slot.STAGE: STAGE_STOPPED, REQUESTED_SLOT: None}
+
+
+def _verifier() -> Verifier:
+    verifier = resources().verifier
+    if verifier is None:
+        raise RuntimeError("the status verifier is not configured")
+    return verifier
+
+
+def _intent(tracker: Tracker) -> str | None:
+    return (tracker.latest_message.get("intent") or {}).get("name")
+
+
+def _stop(dispatcher: CollectingDispatcher, text: str | None) -> dict[str, Any]:
+    """Ends the form with ``text`` (the share-my-phone keyboard goes away)."""
+    dispatcher.utter_message(json_message={"type": "remove_keyboard", "text": text or ""})
+    return dict(_STOP)
+
+
+def _shared_phone(tracker: Tracker) -> str | None:
+    """The phone Telegram vouches for: only the sender's own contact, only from metadata."""
+    metadata = gateway_metadata(tracker)
+    return metadata.get("verified_phone") if metadata.get("contact_is_own") is True else None
+
+
+def _is_contact(tracker: Tracker) -> bool:
+    return _intent(tracker) == Intent.CONTACT or "contact_is_own" in gateway_metadata(tracker)
+
+
+class ValidateStatusForm(FormValidationAction):
+    def name(self) -> str:
+        return "validate_status_form"
+
+    async def next_requested_slot(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict
+    ) -> EventType | None:
+        """Always this form's own next slot: another form's custom slot extraction, which
+        runs on every turn, may have pointed ``requested_slot`` elsewhere."""
+        if tracker.slots.get(Slot.STAGE) == STAGE_STOPPED:
+            return None  # the validation ended the form; its requested_slot=None stands
+        missing = [slot for slot in self.domain_slots(domain) if tracker.slots.get(slot) is None]
+        return SlotSet(REQUESTED_SLOT, missing[0] if missing else None)
+
+    async def validate_status_id_number(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict
+    ) -> dict[str, Any]:
+        lang = reply_language(tracker)
+        if _intent(tracker) in Intent.CANCEL:
+            return _stop(dispatcher, t(lang, "status.cancelled"))
+        id_number = verification.parse_id_number(str(value or ""))
+        if id_number is None:
+            tries = int(tracker.get_slot(Slot.ID_TRIES) or 0) + 1
+            if tries >= MAX_ID_TRIES:
+                return _stop(dispatcher, t(lang, "status.id_gave_up"))
+            return {Slot.ID_NUMBER: None, Slot.ID_TRIES: tries}
+        result = await _verifier().begin(tracker.sender_id, id_number)
+        if result.outcome is Outcome.LOCKED:
+            return _stop(dispatcher, verification.explain(result, lang))
+        proof = result.method.value if result.method else None
+        return {Slot.ID_NUMBER: id_number, Slot.PROOF: proof}
+
+    async def validate_status_proof(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict
+    ) -> dict[str, Any]:
+        lang, text = reply_language(tracker), str(value or "")
+        if _intent(tracker) in Intent.CANCEL:
+            return _stop(dispatcher, t(lang, "status.cancelled"))
+        try:
+            result = await _proof_step(tracker, lang, text)
+        except StatusUnavailable:
+            return _stop(dispatcher, t(lang, "status.unavailable"))
+        except SmsUnavailable:
+            dispatcher.utter_message(text=t(lang, "status.sms_failed"))
+            return {Slot.PROOF: None}
+        if isinstance(result, str):
+            dispatcher.utter_message(text=t(lang, result))
+            return {Slot.PROOF: None}
+        return _after_proof_step(dispatcher, result, lang)
+
+
+async def _proof_step(tracker: Tracker, lang: str, text: str) -> Result | str:
+    """Runs what the user did at the proof step; a text key when nothing was run."""
+    chat, id_number, stage = (
+        tracker.sender_id,
+        tracker.get_slot(Slot.ID_NUMBER),
+        tracker.get_slot(Slot.STAGE),
+    )
+    if _is_contact(tracker):
+        return await _verifier().prove_by_contact(chat, id_number, _shared_phone(tracker), lang)
+    code = verification.parse_code(text)
+    if code is not None:
+        if stage != STAGE_CODE:
+            return "status.code_not_sent_yet"
+        return await _verifier().check_code(chat, id_number, code)
+    if _intent(tracker) == Intent.SEND_CODE:
+        return await _verifier().send_code(chat, id_number, lang)
+    if verification.looks_like_phone(text):
+        return "status.typed_phone"
+    return "status.ask_code" if stage == STAGE_CODE else "status.proof_options"
+
+
+def _after_proof_step(
+    dispatcher: CollectingDispatcher, result: Result, lang: str
+) -> dict[str, Any]:
+    if result.outcome is Outcome.LOCKED:
+        return _stop(dispatcher, verification.explain(result, lang))
+    if result.outcome is Outcome.PROVEN:
+        return {Slot.PROOF: result.method.value if result.method else None}
+    if result.outcome is Outcome.NOT_OWN_CONTACT:
+        _ask_for_contact(dispatcher, lang, t(lang, "status.not_own_contact"))
+        return {Slot.PROOF: None}
+    dispatcher.utter_message(text=verification.explain(result, lang))
+    if result.outcome is Outcome.CODE_SENT:
+        return {Slot.PROOF: None, Slot.STAGE: STAGE_CODE}
+    return {Slot.PROOF: None}
+
+
+def _ask_for_contact(dispatcher: CollectingDispatcher, lang: str, text: str) -> None:
+    button = t(lang, "status.share_button")
+    dispatcher.utter_message(
+        json_message={"type": "request_contact", "text": text, "button": button}
+    )
+
+
+class ActionAskStatusIdNumber(Action):
+    def name(self) -> str:
+        return "action_ask_status_id_number"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        tries = int(tracker.get_slot(Slot.ID_TRIES) or 0)
+        key = "status.ask_id_again" if tries else "status.ask_id"
+        dispatcher.utter_message(text=t(reply_language(tracker), key))
+        return remember_detected(tracker)
+
+
+class ActionAskStatusProof(Action):
+    """Shows the share-my-phone keyboard once; later turns are answered by validation."""
+
+    def name(self) -> str:
+        return "action_ask_status_proof"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        if tracker.get_slot(Slot.STAGE):
+            return []  # the keyboard was shown; validation answers every later turn
+        lang = reply_language(tracker)
+        masked = mask_id_number(str(tracker.get_slot(Slot.ID_NUMBER) or ""))
+        _ask_for_contact(dispatcher, lang, t(lang, "status.ask_proof", id=masked))
+        return [SlotSet(Slot.STAGE, STAGE_CONTACT)]
+
+
+class ActionStatusAnswer(Action):
+    """After the form: the status of a proven person (audited), then every slot cleared."""
+
+    def name(self) -> str:
+        return "action_status_answer"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        cleared = [SlotSet(slot, value) for slot, value in _CLEARED.items()]
+        id_number, lang = tracker.get_slot(Slot.ID_NUMBER), reply_language(tracker)
+        if not id_number or not tracker.get_slot(Slot.PROOF):
+            return cleared  # the form stopped early and already said why
+        part = Part.parse(tracker.get_slot(Slot.PART))
+        try:
+            disclosed = await _verifier().disclose(tracker.sender_id, id_number, part)
+        except StatusUnavailable:
+            disclosed, key = None, "status.unavailable"
+        else:
+            key = "status.proof_expired"
+        if disclosed is None:
+            text = t(lang, key)
+        else:
+            text = status.compose(disclosed[0], part, lang, resources().clock.now())
+        dispatcher.utter_message(json_message={"type": "remove_keyboard", "text": text})
+        return cleared
+
+
+class ActionStatusUnexpectedContact(Action):
+    """A contact shared when no status check is running: thanked, never used."""
+
+    def name(self) -> str:
+        return "action_status_unexpected_contact"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        text = t(reply_language(tracker), "status.unexpected_contact")
+        dispatcher.utter_message(json_message={"type": "remove_keyboard", "text": text})
+        return []

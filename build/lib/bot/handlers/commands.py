@@ -1,0 +1,42 @@
+"""/start and /help answer here (they work even when Rasa is down); /faq and
+/language are handed to Rasa as payloads the gateway itself makes."""
+
+from __future__ import annotations
+
+from telegram import Update
+from telegram.ext import BaseHandler, CommandHandler
+
+from bot.context import GatewayContext
+from bot.handlers.chat import relay_payload
+from ntsa_assistant.i18n import t
+
+RASA_COMMANDS = {"faq": "/faq_menu", "language": "/choose_language", "lugha": "/choose_language"}
+
+
+async def start(update: Update, context: GatewayContext) -> None:
+    await update.effective_message.reply_text(t(_lang(update, context), "common.start"))
+
+
+async def help_(update: Update, context: GatewayContext) -> None:
+    await update.effective_message.reply_text(t(_lang(update, context), "common.help"))
+
+
+def _lang(update: Update, context: GatewayContext) -> str | None:
+    user = update.effective_user
+    return context.language_hint or (user.language_code if user else None)
+
+
+def _to_rasa(payload: str):  # noqa: ANN202 - a handler callback
+    async def callback(update: Update, context: GatewayContext) -> None:
+        await relay_payload(update, context, payload)
+
+    return callback
+
+
+def handlers() -> list[BaseHandler]:
+    result: list[BaseHandler] = [
+        CommandHandler("start", start),
+        CommandHandler(["help", "msaada"], help_),
+    ]
+    result += [CommandHandler(name, _to_rasa(payload)) for name, payload in RASA_COMMANDS.items()]
+    return result

@@ -1,0 +1,72 @@
+"""A chat in the terminal when no Telegram token is set.
+
+It goes through the same :class:`~bot.conversation.Conversation` as Telegram: the same
+neutralising of user text, the same Rasa client, the same apologies. Buttons are listed
+with numbers; typing the number presses the button.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import uuid
+
+from bot.conversation import Button, Conversation, Reply
+from bot.rasa_client import RasaClient
+from ntsa_assistant.i18n import t
+from ntsa_assistant.language import warm_up
+from ntsa_assistant.settings import Settings
+
+
+def show(replies: list[Reply], out=sys.stdout) -> list[Button]:  # noqa: ANN001
+    """Prints the replies; returns the buttons that a number may now press."""
+    buttons: list[Button] = []
+    for reply in replies:
+        if reply.custom.get("type") == "document":
+            out.write(f"bot> [file: {reply.custom.get('filename')}]\n")
+        elif reply.custom.get("text"):
+            out.write(f"bot> {reply.custom['text']}\n")
+        if reply.text:
+            out.write("bot> " + reply.text.replace("\n", "\n     ") + "\n")
+        for button in reply.buttons:
+            buttons.append(button)
+            out.write(f"     [{len(buttons)}] {button.title}\n")
+    out.flush()
+    return buttons
+
+
+async def chat(settings: Settings) -> None:
+    rasa = RasaClient(settings.rasa_base, settings.rasa_timeout_seconds)
+    await rasa.start()
+    warm_up()
+    conversation = Conversation(rasa)
+    sender = f"local-{uuid.uuid4().hex[:8]}"
+    metadata = {"channel": "local"}
+    print(t("en", "common.start"))
+    print("(Type a number to press a button; Ctrl-D or /quit to leave.)")
+    buttons: list[Button] = []
+    loop = asyncio.get_running_loop()
+    try:
+        while True:
+            line = await loop.run_in_executor(None, _read_line)
+            if line is None or line.strip() == "/quit":
+                break
+            line = line.strip()
+            if not line:
+                continue
+            if line.isdigit() and 0 < int(line) <= len(buttons):
+                replies = await conversation.trusted_payload(
+                    sender, buttons[int(line) - 1].payload, metadata
+                )
+            else:
+                replies = await conversation.user_text(sender, line, metadata)
+            buttons = show(replies)
+    finally:
+        await rasa.close()
+
+
+def _read_line() -> str | None:
+    try:
+        return input("you> ")
+    except EOFError:
+        return None

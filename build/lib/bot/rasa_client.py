@@ -1,0 +1,71 @@
+"""The gateway's one HTTP client for the Rasa server (REST channel)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import aiohttp
+
+logger = logging.getLogger(__name__)
+
+
+class RasaUnavailable(Exception):
+    """Rasa did not answer in time, or answered with an error."""
+
+
+class RasaClient:
+    """Posts one user turn to Rasa's REST webhook and returns Rasa's replies.
+
+    One pooled ``aiohttp.ClientSession`` for the life of the process, with a total
+    timeout short enough that the user hears an apology within ten seconds.
+    """
+
+    def __init__(self, base_url: str, timeout_seconds: float = 8.0) -> None:
+        self._base_url = base_url.rstrip("/")
+        self._timeout = aiohttp.ClientTimeout(total=timeout_seconds, connect=2)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        if self._session is None:
+            connector = aiohttp.TCPConnector(limit=100, keepalive_timeout=30)
+            self._session = aiohttp.ClientSession(timeout=self._timeout, connector=connector)
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def send(
+        self, sender: str, message: str, metadata: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        """Rasa's replies to ``message`` from ``sender``; raises :class:`RasaUnavailable`."""
+        if self._session is None:
+            raise RuntimeError("RasaClient.start() was not called")
+        body = {"sender": sender, "message": message, "metadata": metadata or {}}
+        url = f"{self._base_url}/webhooks/rest/webhook"
+        try:
+            async with self._session.post(url, json=body) as response:
+                if response.status != 200:
+                    raise RasaUnavailable(f"Rasa answered HTTP {response.status}")
+                replies = await response.json()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise RasaUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        except ValueError as exc:  # not JSON
+            raise RasaUnavailable("Rasa answered with something that is not JSON") from exc
+        if not isinstance(replies, list):
+            raise RasaUnavailable("Rasa's answer is not a list of messages")
+        return [r for r in replies if isinstance(r, dict)]
+
+    async def is_ready(self) -> bool:
+        """True when Rasa is up with a model loaded."""
+        if self._session is None:
+            return False
+        try:
+            async with self._session.get(f"{self._base_url}/status") as response:
+                if response.status != 200:
+                    return False
+                status = await response.json()
+        except (aiohttp.ClientError, TimeoutError, ValueError):
+            return False
+        return bool(status.get("model_file") or status.get("fingerprint"))

@@ -1,0 +1,135 @@
+"""Training reminders and promotion notices: a repeating job that reads what is owed from
+the database, claims each item (so it is sent once, by one gateway), and sends it.
+
+Nothing is kept in memory between runs, so a restart rebuilds everything from the
+database by construction. Sends go through the application's rate limiter (AIORateLimiter
+waits out Telegram's limits and retries a 429).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy.exc import SQLAlchemyError
+from telegram import Bot, InputFile
+from telegram.error import BadRequest, Forbidden, TelegramError
+from telegram.ext import Application
+
+from bot.context import GatewayContext
+from ntsa_assistant import calendar
+from ntsa_assistant.clock import Clock
+from ntsa_assistant.db import SessionFactory
+from ntsa_assistant.i18n import spell_datetime, t
+from ntsa_assistant.registration import (
+    PROMOTED,
+    Notice,
+    NoticeOutcome,
+    RegistrationInfo,
+    claim_notices,
+    finish_notice,
+    release_notice,
+)
+from ntsa_assistant.reminders import (
+    Reminder,
+    claim_due_reminders,
+    finish_reminder,
+    parse_offsets,
+)
+from ntsa_assistant.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+JOB_NAME = "training-reminders"
+
+
+def schedule(application: Application, settings: Settings) -> None:
+    """Starts the repeating job (offsets are checked now, so a bad setting fails fast)."""
+    parse_offsets(settings.reminder_offsets)
+    if application.job_queue is None:
+        raise RuntimeError("the gateway needs python-telegram-bot's job-queue extra")
+    application.job_queue.run_repeating(
+        deliver_due, interval=settings.reminder_interval_seconds, first=1.0, name=JOB_NAME
+    )
+
+
+async def deliver_due(context: GatewayContext) -> None:
+    """One run: promotion notices first, then due reminders."""
+    state = context.gateway
+    if state.sessions is None:
+        return
+    clock = Clock(state.settings.assistant_now)
+    offsets = parse_offsets(state.settings.reminder_offsets)
+    try:
+        notices = await claim_notices(state.sessions, clock.now())
+        for notice in notices:
+            await _deliver_notice(context.bot, state.sessions, clock, notice)
+        reminders = await claim_due_reminders(state.sessions, clock.now(), offsets)
+        for reminder in reminders:
+            sent = await _send(context.bot, reminder.registration, _reminder_text(reminder))
+            await finish_reminder(state.sessions, reminder.delivery_id, clock.now(), sent)
+    except SQLAlchemyError as exc:  # down, or not migrated yet ("ntsa-assistant migrate")
+        logger.warning("reminder job: database unavailable (%s); trying again next run", exc)
+
+
+async def _deliver_notice(bot: Bot, sessions: SessionFactory, clock: Clock, notice: Notice) -> None:
+    info = notice.registration
+    if notice.kind != PROMOTED or info is None:
+        logger.error("outbox notice %s of unknown kind %r: dropped", notice.id, notice.kind)
+        await finish_notice(sessions, notice.id, clock.now(), NoticeOutcome.FAILED)
+        return
+    try:
+        await _promotion(bot, info, clock)
+    except (Forbidden, BadRequest) as exc:  # blocked, chat gone: retrying will not help
+        logger.warning("notice %s to chat %s not deliverable: %s", notice.id, notice.chat_id, exc)
+        await finish_notice(sessions, notice.id, clock.now(), NoticeOutcome.FAILED)
+        return
+    except TelegramError as exc:  # network trouble: give it back for the next run
+        logger.warning("notice %s not sent yet: %s", notice.id, exc)
+        await release_notice(sessions, notice.id)
+        return
+    await finish_notice(sessions, notice.id, clock.now(), NoticeOutcome.SENT)
+
+
+async def _promotion(bot: Bot, info: RegistrationInfo, clock: Clock) -> None:
+    lang = info.language.value
+    session = info.session
+    text = t(
+        lang,
+        "registration.promoted",
+        title=session.title,
+        when=spell_datetime(lang, session.starts_at),
+        reference=info.reference,
+        join_url=session.join_url,
+    )
+    await bot.send_message(info.chat_id, text)
+    document = InputFile(
+        calendar.build_ics(info, lang, clock.now()), filename=calendar.filename(info)
+    )
+    caption = t(lang, "registration.ics_caption", title=session.title)
+    await bot.send_document(info.chat_id, document, caption=caption)
+
+
+def _reminder_text(reminder: Reminder) -> str:
+    info = reminder.registration
+    lang = info.language.value
+    return t(
+        lang,
+        "registration.reminder",
+        title=info.session.title,
+        when=spell_datetime(lang, info.session.starts_at),
+        join_url=info.session.join_url,
+        reference=info.reference,
+    )
+
+
+async def _send(bot: Bot, info: RegistrationInfo, text: str) -> bool:
+    """A reminder is tried once: a late retry would be worse than none."""
+    try:
+        await bot.send_message(info.chat_id, text)
+    except TelegramError as exc:
+        logger.warning("reminder %s not delivered: %s", info.reference, exc)
+        return False
+    return True
+
+
+__all__ = ["JOB_NAME", "deliver_due", "schedule"]
