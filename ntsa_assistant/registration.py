@@ -114,11 +114,19 @@ _EMAIL_RE = re.compile(r"^[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(\.[A-Za-z0-9\-]+)*\.
 _KRA_PIN_RE = re.compile(r"^[A-Z]\d{9}[A-Z]$")
 
 
+# Words people type to leave a form; never taken as a name (the form offers a Cancel button).
+STOP_WORDS = frozenset(
+    {"stop", "cancel", "quit", "exit", "acha", "sitisha", "ghairi", "sitaki", "basi", "wacha"}
+)
+
+
 def validate_name(text: str) -> str:
     """A person's name: letters (any script), spaces, ``' - .``; 2 letters to 100 characters."""
     name = " ".join(unicodedata.normalize("NFC", text).split())
     if len(name) > NAME_MAX_LENGTH:
         raise InvalidInput("name_too_long")
+    if name.lower().strip(".!") in STOP_WORDS:
+        raise InvalidInput("name_is_stop_word")
     letters = sum(1 for ch in name if unicodedata.category(ch).startswith("L"))
     if letters < 2:
         raise InvalidInput("name_no_letters")

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from ntsa_assistant import registration
 from ntsa_assistant.i18n import catalog
 from ntsa_assistant.models import Audience
 from ntsa_assistant.registration import (
@@ -161,3 +162,14 @@ def test_registration_texts_exist_in_both_languages() -> None:
     sw = {k for k in catalog("sw") if k.startswith("registration.")}
     assert en == sw
     assert {f"registration.audience.{a.value}" for a in CHOOSABLE_AUDIENCES} <= en
+
+
+@pytest.mark.parametrize("typed", ["stop", "Cancel", "acha", "sitaki!"])
+def test_a_word_for_leaving_the_form_is_never_taken_as_a_name(typed: str) -> None:
+    with pytest.raises(registration.InvalidInput) as refused:
+        registration.validate_name(typed)
+    assert refused.value.reason == "name_is_stop_word"
+
+
+def test_a_name_that_merely_contains_a_stop_word_is_fine() -> None:
+    assert registration.validate_name("Basil Achacha") == "Basil Achacha"
