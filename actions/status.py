@@ -93,8 +93,8 @@ class ValidateStatusForm(FormValidationAction):
     async def next_requested_slot(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict
     ) -> EventType | None:
-        """Always this form's own next slot: another form's custom slot extraction, which
-        runs on every turn, may have pointed ``requested_slot`` elsewhere."""
+        """This form's next missing slot — or none once a validation stopped the form
+        (the SDK's default would ask again for the cleared ID slot)."""
         if tracker.slots.get(Slot.STAGE) == STAGE_STOPPED:
             return None  # the validation ended the form; its requested_slot=None stands
         missing = [slot for slot in self.domain_slots(domain) if tracker.slots.get(slot) is None]

@@ -40,11 +40,10 @@ def build_application(settings: Settings) -> Application:
             )
         warm_up()
         engine = create_engine(settings.database_url)
-        application.bot_data["engine"] = engine
         if problem := await schema_problem(engine):
             logger.error("reminders and notices wait until this is fixed: %s", problem)
         application.bot_data["gateway"] = GatewayState(
-            settings, rasa, Conversation(rasa), create_session_factory(engine)
+            settings, rasa, Conversation(rasa), engine, create_session_factory(engine)
         )
         reminders.schedule(application, settings)
         await application.bot.set_my_commands(COMMANDS)
@@ -54,9 +53,7 @@ def build_application(settings: Settings) -> Application:
         state: GatewayState | None = application.bot_data.get("gateway")
         if state is not None:
             await state.rasa.close()
-        engine = application.bot_data.get("engine")
-        if engine is not None:
-            await engine.dispose()
+            await state.engine.dispose()
 
     application = (
         ApplicationBuilder()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy.ext.asyncio import AsyncEngine
 from telegram.ext import CallbackContext, ExtBot
 
 from bot.conversation import Conversation
@@ -19,7 +20,8 @@ class GatewayState:
     settings: Settings
     rasa: RasaClient
     conversation: Conversation
-    sessions: SessionFactory | None = None  # the database (reminders, promotion notices)
+    engine: AsyncEngine
+    sessions: SessionFactory  # the database (reminders, promotion notices)
 
 
 class GatewayContext(CallbackContext[ExtBot, dict, dict, dict]):

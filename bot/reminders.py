@@ -55,8 +55,6 @@ def schedule(application: Application, settings: Settings) -> None:
 async def deliver_due(context: GatewayContext) -> None:
     """One run: promotion notices first, then due reminders."""
     state = context.gateway
-    if state.sessions is None:
-        return
     clock = Clock(state.settings.assistant_now)
     offsets = parse_offsets(state.settings.reminder_offsets)
     try:
