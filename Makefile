@@ -77,7 +77,7 @@ db: $(STAMPS)/app
 	$(APP_VENV)/bin/ntsa-assistant demo
 
 run: setup db
-	$(APP_PY) -m ntsa_assistant.stack
+	$(APP_PY) -m tools.stack
 
 lint: $(STAMPS)/app
 	$(APP_VENV)/bin/ruff check .
@@ -93,7 +93,7 @@ format: $(STAMPS)/app
 
 # A Telegram Bot API emulator for trying the bot by hand (see README).
 chat-emulator: $(STAMPS)/app
-	$(APP_PY) -m tests.telegram_emulator --port 8081
+	$(APP_PY) -m tests.support.telegram_emulator --port 8081
 
 clean:
 	rm -rf $(STAMPS) nlu/models var

@@ -6,8 +6,8 @@ from typing import Any
 
 from rasa_sdk import Tracker
 
-from ntsa_assistant.i18n import Lang
-from ntsa_assistant.language import choose_language
+from ntsa_assistant.core.i18n import Lang
+from ntsa_assistant.core.language import choose_language
 
 LANGUAGE_SLOT = "language"
 

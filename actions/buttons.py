@@ -7,7 +7,7 @@ from typing import Any
 
 from rasa_sdk.executor import CollectingDispatcher
 
-from ntsa_assistant.faq import Answer, Button
+from ntsa_assistant.faq.answers import Answer, Button
 
 
 def payload(button: Button) -> str:

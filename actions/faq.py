@@ -12,8 +12,8 @@ from actions.base import reply_language
 from actions.buttons import send
 from actions.language import remember_detected
 from actions.runtime import resources
-from ntsa_assistant import faq
-from ntsa_assistant.faq import Topic
+from ntsa_assistant.faq import answers as faq
+from ntsa_assistant.faq.answers import Topic
 
 FALLBACK_INTENT = "nlu_fallback"
 MORE_INTENT = "faq_more"

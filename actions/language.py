@@ -9,8 +9,8 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.base import LANGUAGE_SLOT, reply_language
-from ntsa_assistant.i18n import LANGUAGES, t
-from ntsa_assistant.language import detect, requested_language
+from ntsa_assistant.core.i18n import LANGUAGES, t
+from ntsa_assistant.core.language import detect, requested_language
 
 LANGUAGE_ENTITY = "language"
 _BUTTON_TITLES = {"en": "English", "sw": "Kiswahili"}

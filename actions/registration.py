@@ -1,6 +1,6 @@
 """Training registration in chat: the form's questions and checks, submit, and managing.
 
-Actions stay thin: the rules live in :mod:`ntsa_assistant.registration`; this module turns
+Actions stay thin: the rules live in :mod:`ntsa_assistant.training.booking`; this module turns
 the tracker into calls and the results into messages and slot events. Slot names are in
 :mod:`actions.training_slots`. A registration is written only by ``action_training_submit``,
 after every field was validated and the user confirmed, so a stopped form saves nothing.
@@ -22,11 +22,18 @@ from rasa_sdk.types import DomainDict
 from actions import training_slots as s
 from actions.base import LANGUAGE_SLOT, gateway_metadata, reply_language
 from actions.runtime import resources
-from ntsa_assistant import calendar, registration
-from ntsa_assistant.i18n import Lang, normalise_language, spell_datetime, spell_short_datetime, t
-from ntsa_assistant.masking import mask_kra_pin, mask_phone
-from ntsa_assistant.models import Language
-from ntsa_assistant.registration import (
+from ntsa_assistant.core.i18n import (
+    Lang,
+    normalise_language,
+    spell_datetime,
+    spell_short_datetime,
+    t,
+)
+from ntsa_assistant.core.masking import mask_kra_pin, mask_phone
+from ntsa_assistant.storage.models import Language
+from ntsa_assistant.training import booking as registration
+from ntsa_assistant.training import calendar
+from ntsa_assistant.training.booking import (
     Applicant,
     InvalidInput,
     RegistrationError,

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 import aiohttp
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ntsa_assistant.clock import Clock
-from ntsa_assistant.db import SessionFactory, create_engine, create_session_factory
-from ntsa_assistant.language import warm_up
-from ntsa_assistant.schema import schema_problem
-from ntsa_assistant.settings import Settings, get_settings
-from ntsa_assistant.verification import Verifier, build_verifier
+from ntsa_assistant.core.clock import Clock
+from ntsa_assistant.core.language import warm_up
+from ntsa_assistant.core.settings import Settings, get_settings
+from ntsa_assistant.status.verification import Verifier, build_verifier
+from ntsa_assistant.storage.engine import SessionFactory, create_engine, create_session_factory
+from ntsa_assistant.storage.schema import schema_problem
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Status check: the form that asks the ID and the proof, and the answer.
 
 The rules (proofs, codes, limits, audit, wording of the answer) live in
-``ntsa_assistant.verification`` and ``ntsa_assistant.status``; these actions only read
+``ntsa_assistant.status.verification`` and ``ntsa_assistant.status.lookup``; these actions only read
 the tracker, call them and turn their result into messages and slots. The phone that
 proves ownership is read only from the gateway's metadata (``verified_phone``, present
 only for the sender's own shared contact), never from text or from a slot.
@@ -18,12 +18,13 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.base import gateway_metadata, reply_language
 from actions.language import remember_detected
 from actions.runtime import resources
-from ntsa_assistant import status, verification
-from ntsa_assistant.i18n import t
-from ntsa_assistant.masking import mask_id_number
-from ntsa_assistant.sms import SmsUnavailable
-from ntsa_assistant.status import Part, StatusUnavailable
-from ntsa_assistant.verification import Outcome, Result, Verifier
+from ntsa_assistant.core.i18n import t
+from ntsa_assistant.core.masking import mask_id_number
+from ntsa_assistant.status import lookup as status
+from ntsa_assistant.status import verification
+from ntsa_assistant.status.lookup import Part, StatusUnavailable
+from ntsa_assistant.status.sms import SmsUnavailable
+from ntsa_assistant.status.verification import Outcome, Result, Verifier
 
 FORM = "status_form"
 REQUESTED_SLOT = "requested_slot"

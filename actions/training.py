@@ -9,8 +9,8 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.base import reply_language
 from actions.runtime import resources
-from ntsa_assistant.i18n import spell_datetime, t
-from ntsa_assistant.training import upcoming_sessions
+from ntsa_assistant.core.i18n import spell_datetime, t
+from ntsa_assistant.training.queries import upcoming_sessions
 
 
 class ActionListTrainings(Action):

@@ -10,8 +10,8 @@ import stat
 import sys
 
 from bot import app, local_chat
-from ntsa_assistant.logs import configure_logging
-from ntsa_assistant.settings import get_settings
+from ntsa_assistant.core.logs import configure_logging
+from ntsa_assistant.core.settings import get_settings
 
 logger = logging.getLogger("bot")
 

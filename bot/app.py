@@ -11,10 +11,10 @@ from bot import handlers, reminders
 from bot.context import GatewayContext, GatewayState
 from bot.conversation import Conversation
 from bot.rasa_client import RasaClient
-from ntsa_assistant.db import create_engine, create_session_factory
-from ntsa_assistant.language import warm_up
-from ntsa_assistant.schema import schema_problem
-from ntsa_assistant.settings import Settings
+from ntsa_assistant.core.language import warm_up
+from ntsa_assistant.core.settings import Settings
+from ntsa_assistant.storage.engine import create_engine, create_session_factory
+from ntsa_assistant.storage.schema import schema_problem
 
 logger = logging.getLogger(__name__)
 

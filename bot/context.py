@@ -9,8 +9,8 @@ from telegram.ext import CallbackContext, ExtBot
 
 from bot.conversation import Conversation
 from bot.rasa_client import RasaClient
-from ntsa_assistant.db import SessionFactory
-from ntsa_assistant.settings import Settings
+from ntsa_assistant.core.settings import Settings
+from ntsa_assistant.storage.engine import SessionFactory
 
 
 @dataclass

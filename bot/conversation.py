@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.rasa_client import RasaClient, RasaUnavailable
-from ntsa_assistant.i18n import Lang, t
-from ntsa_assistant.language import choose_language
+from ntsa_assistant.core.i18n import Lang, t
+from ntsa_assistant.core.language import choose_language
 
 logger = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ import uuid
 
 from bot.conversation import Button, Conversation, Reply
 from bot.rasa_client import RasaClient
-from ntsa_assistant.i18n import t
-from ntsa_assistant.language import warm_up
-from ntsa_assistant.settings import Settings
+from ntsa_assistant.core.i18n import t
+from ntsa_assistant.core.language import warm_up
+from ntsa_assistant.core.settings import Settings
 
 
 def show(replies: list[Reply], out=sys.stdout) -> list[Button]:  # noqa: ANN001

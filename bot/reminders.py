@@ -16,11 +16,12 @@ from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import Application
 
 from bot.context import GatewayContext
-from ntsa_assistant import calendar
-from ntsa_assistant.clock import Clock
-from ntsa_assistant.db import SessionFactory
-from ntsa_assistant.i18n import spell_datetime, t
-from ntsa_assistant.registration import (
+from ntsa_assistant.core.clock import Clock
+from ntsa_assistant.core.i18n import spell_datetime, t
+from ntsa_assistant.core.settings import Settings
+from ntsa_assistant.storage.engine import SessionFactory
+from ntsa_assistant.training import calendar
+from ntsa_assistant.training.booking import (
     PROMOTED,
     Notice,
     NoticeOutcome,
@@ -29,13 +30,12 @@ from ntsa_assistant.registration import (
     finish_notice,
     release_notice,
 )
-from ntsa_assistant.reminders import (
+from ntsa_assistant.training.reminders import (
     Reminder,
     claim_due_reminders,
     finish_reminder,
     parse_offsets,
 )
-from ntsa_assistant.settings import Settings
 
 logger = logging.getLogger(__name__)
 

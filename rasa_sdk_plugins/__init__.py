@@ -10,8 +10,8 @@ import pluggy
 from sanic import Sanic
 
 from actions import runtime
-from ntsa_assistant.logs import configure_logging
-from ntsa_assistant.settings import get_settings
+from ntsa_assistant.core.logs import configure_logging
+from ntsa_assistant.core.settings import get_settings
 
 hookimpl = pluggy.HookimplMarker("rasa_sdk")
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from ntsa_assistant.stack import (
+from tools.stack import (
     MODEL,
     ROOT,
     Service,
@@ -106,7 +106,7 @@ async def rasa_server(action_server: RunningService) -> AsyncIterator[RunningSer
 
 @pytest.fixture(scope="session")
 async def telegram() -> AsyncIterator[object]:
-    from tests.telegram_emulator import TelegramEmulator  # noqa: PLC0415
+    from tests.support.telegram_emulator import TelegramEmulator  # noqa: PLC0415
 
     async with TelegramEmulator(token=BOT_TOKEN) as emulator:
         yield emulator

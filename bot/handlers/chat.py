@@ -20,8 +20,8 @@ from telegram.ext import (
 from bot.context import GatewayContext
 from bot.conversation import Reply
 from bot.render import send_replies
-from ntsa_assistant.i18n import t
-from ntsa_assistant.language import detect
+from ntsa_assistant.core.i18n import t
+from ntsa_assistant.core.language import detect
 
 logger = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from telegram.ext import BaseHandler, CommandHandler
 
 from bot.context import GatewayContext
 from bot.handlers.chat import relay_payload
-from ntsa_assistant.i18n import t
+from ntsa_assistant.core.i18n import t
 
 RASA_COMMANDS = {"faq": "/faq_menu", "language": "/choose_language", "lugha": "/choose_language"}
 

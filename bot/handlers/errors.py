@@ -8,7 +8,7 @@ from telegram import Update
 from telegram.error import TelegramError
 
 from bot.context import GatewayContext
-from ntsa_assistant.i18n import t
+from ntsa_assistant.core.i18n import t
 
 logger = logging.getLogger(__name__)
 

@@ -23,9 +23,14 @@ from sqlalchemy import delete, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ntsa_assistant.db import SessionFactory, create_engine, create_session_factory, normalise_url
-from ntsa_assistant.models import Base
-from ntsa_assistant.schema import upgrade_schema
+from ntsa_assistant.storage.engine import (
+    SessionFactory,
+    create_engine,
+    create_session_factory,
+    normalise_url,
+)
+from ntsa_assistant.storage.models import Base
+from ntsa_assistant.storage.schema import upgrade_schema
 
 POSTGRES_ENV = "TEST_POSTGRES_URL"
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from ntsa_assistant.db import SessionFactory
-from ntsa_assistant.models import Account, TrainingSession
+from ntsa_assistant.storage.engine import SessionFactory
+from ntsa_assistant.storage.models import Account, TrainingSession
 
 SCRIPT = Path(sys.executable).with_name("ntsa-assistant")
 GOOD_ACCOUNTS = (

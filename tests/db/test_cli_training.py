@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from ntsa_assistant.cli import EXIT_FAILED, EXIT_OK, build_parser
-from ntsa_assistant.cli_training import EXPORT_COLUMNS
-from ntsa_assistant.db import SessionFactory
-from ntsa_assistant.registration import cancel, register
-from ntsa_assistant.settings import Settings
+from ntsa_assistant.cli.training import EXPORT_COLUMNS
+from ntsa_assistant.core.settings import Settings
+from ntsa_assistant.storage.engine import SessionFactory
+from ntsa_assistant.training.booking import cancel, register
 from tests.db.test_registration import NOW, add_session, person
 
 

@@ -14,9 +14,9 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ntsa_assistant.db import SessionFactory
-from ntsa_assistant.models import Base
-from ntsa_assistant.schema import alembic_config, upgrade_schema
+from ntsa_assistant.storage.engine import SessionFactory
+from ntsa_assistant.storage.models import Base
+from ntsa_assistant.storage.schema import alembic_config, upgrade_schema
 
 
 def _differences(connection: Connection) -> list[object]:

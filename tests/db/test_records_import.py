@@ -9,8 +9,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from ntsa_assistant.db import SessionFactory
-from ntsa_assistant.models import (
+from ntsa_assistant.records.files import RecordKind
+from ntsa_assistant.records.importer import (
+    ImportReport,
+    demo_records,
+    import_demo_records,
+    import_directory,
+)
+from ntsa_assistant.storage.engine import SessionFactory
+from ntsa_assistant.storage.models import (
     Account,
     Audience,
     LinkStatus,
@@ -18,13 +25,6 @@ from ntsa_assistant.models import (
     TrainingSession,
     Transaction,
     TransactionStatus,
-)
-from ntsa_assistant.records import (
-    ImportReport,
-    RecordKind,
-    demo_records,
-    import_demo_records,
-    import_directory,
 )
 
 GOOD_SESSIONS = (

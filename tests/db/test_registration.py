@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from ntsa_assistant.db import SessionFactory
-from ntsa_assistant.models import (
+from ntsa_assistant.storage.engine import SessionFactory
+from ntsa_assistant.storage.models import (
     Audience,
     Language,
     OutboxNotice,
@@ -19,7 +19,7 @@ from ntsa_assistant.models import (
     RegistrationStatus,
     TrainingSession,
 )
-from ntsa_assistant.registration import (
+from ntsa_assistant.training.booking import (
     Applicant,
     NoticeOutcome,
     PhoneTaken,
@@ -35,7 +35,11 @@ from ntsa_assistant.registration import (
     register,
     session_counts,
 )
-from ntsa_assistant.reminders import claim_due_reminders, finish_reminder, parse_offsets
+from ntsa_assistant.training.reminders import (
+    claim_due_reminders,
+    finish_reminder,
+    parse_offsets,
+)
 
 NOW = datetime(2027, 1, 10, 9, 0, tzinfo=UTC)
 STARTS = datetime(2027, 1, 20, 7, 0, tzinfo=UTC)

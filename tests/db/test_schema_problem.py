@@ -6,8 +6,8 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ntsa_assistant.db import create_engine
-from ntsa_assistant.schema import schema_problem, upgrade_schema
+from ntsa_assistant.storage.engine import create_engine
+from ntsa_assistant.storage.schema import schema_problem, upgrade_schema
 
 
 async def test_a_migrated_database_has_no_problem(db_engine: AsyncEngine) -> None:

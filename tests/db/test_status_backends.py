@@ -14,8 +14,16 @@ from aiohttp import web
 from purgatory import AsyncCircuitBreakerFactory
 from sqlalchemy import func, select
 
-from ntsa_assistant.clock import NAIROBI, Clock
-from ntsa_assistant.models import (
+from ntsa_assistant.core.clock import NAIROBI, Clock
+from ntsa_assistant.status.lookup import (
+    Part,
+    RemoteStatusBackend,
+    SqlStatusBackend,
+    StatusUnavailable,
+    parse_person,
+)
+from ntsa_assistant.status.verification import Outcome, Verifier
+from ntsa_assistant.storage.models import (
     Account,
     LimitEvent,
     LinkStatus,
@@ -25,14 +33,6 @@ from ntsa_assistant.models import (
     Transaction,
     TransactionStatus,
 )
-from ntsa_assistant.status import (
-    Part,
-    RemoteStatusBackend,
-    SqlStatusBackend,
-    StatusUnavailable,
-    parse_person,
-)
-from ntsa_assistant.verification import Outcome, Verifier
 
 NOW = datetime(2023, 12, 10, 9, 0, tzinfo=NAIROBI)
 

@@ -17,8 +17,8 @@ from datetime import datetime
 import aiohttp
 import pytest
 
-from ntsa_assistant import faq
-from ntsa_assistant.faq import Topic
+from ntsa_assistant.faq import answers as faq
+from ntsa_assistant.faq.answers import Topic
 
 pytestmark = pytest.mark.e2e
 

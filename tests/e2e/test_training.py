@@ -16,10 +16,16 @@ from datetime import UTC, datetime
 
 import pytest
 
-from ntsa_assistant.db import SessionFactory, create_engine, create_session_factory
-from ntsa_assistant.i18n import spell_short_datetime, t
-from ntsa_assistant.models import Language
-from ntsa_assistant.registration import Applicant, cancel, export_rows, register, session_counts
+from ntsa_assistant.core.i18n import spell_short_datetime, t
+from ntsa_assistant.storage.engine import SessionFactory, create_engine, create_session_factory
+from ntsa_assistant.storage.models import Language
+from ntsa_assistant.training.booking import (
+    Applicant,
+    cancel,
+    export_rows,
+    register,
+    session_counts,
+)
 
 pytestmark = pytest.mark.e2e
 

@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 from icalendar import Calendar
 
-from ntsa_assistant.calendar import build_ics, event_uid, filename
-from ntsa_assistant.models import Audience, Language, RegistrationStatus
-from ntsa_assistant.registration import RegistrationInfo, SessionInfo
+from ntsa_assistant.storage.models import Audience, Language, RegistrationStatus
+from ntsa_assistant.training.booking import RegistrationInfo, SessionInfo
+from ntsa_assistant.training.calendar import build_ics, event_uid, filename
 
 SESSION = SessionInfo(
     code="TRN-DLR-01",

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from ntsa_assistant.clock import Clock
-from ntsa_assistant.i18n import spell_date, spell_datetime, t
+from ntsa_assistant.core.clock import Clock
+from ntsa_assistant.core.i18n import spell_date, spell_datetime, t
 
 
 def test_a_fixed_instant_replaces_the_clock_in_nairobi_time() -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 
-from ntsa_assistant.settings import Settings
+from ntsa_assistant.core.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -6,9 +6,9 @@ from datetime import datetime
 
 import pytest
 
-from ntsa_assistant import faq
-from ntsa_assistant.clock import NAIROBI
-from ntsa_assistant.faq import Topic
+from ntsa_assistant.core.clock import NAIROBI
+from ntsa_assistant.faq import answers as faq
+from ntsa_assistant.faq.answers import Topic
 
 
 def eat(*args: int) -> datetime:

@@ -16,8 +16,8 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions import runtime
 from actions.faq import ActionAnswerFaq, ActionClarify, ActionShowFaqMenu
 from actions.language import ActionChooseLanguage, ActionSetLanguage
-from ntsa_assistant.clock import NAIROBI
-from ntsa_assistant.settings import Settings
+from ntsa_assistant.core.clock import NAIROBI
+from ntsa_assistant.core.settings import Settings
 
 BEFORE = datetime(2023, 12, 10, 9, tzinfo=NAIROBI)
 DURING = datetime(2023, 12, 31, 9, tzinfo=NAIROBI)

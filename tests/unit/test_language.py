@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ntsa_assistant.language import (
+from ntsa_assistant.core.language import (
     choose_language,
     detect,
     marker_language,

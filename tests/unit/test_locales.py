@@ -10,13 +10,25 @@ from typing import Any
 
 import pytest
 
-from ntsa_assistant.i18n import LANGUAGES, catalog
+from ntsa_assistant.core.i18n import LANGUAGES, catalog
 
-LOCALES = resources.files("ntsa_assistant") / "locales"
+PACKAGE = resources.files("ntsa_assistant")
 
 
 def _files(lang: str) -> set[str]:
-    return {e.name for e in (LOCALES / lang).iterdir() if e.name.endswith(".toml")}
+    """``feature/file.toml`` of every text file in ``lang``."""
+    return {
+        f"{feature.name}/{entry.name}"
+        for feature in PACKAGE.iterdir()
+        if feature.is_dir() and (feature / "locales" / lang).is_dir()
+        for entry in (feature / "locales" / lang).iterdir()
+        if entry.name.endswith(".toml")
+    }
+
+
+def _read(lang: str, name: str) -> dict[str, Any]:
+    feature, file = name.split("/")
+    return tomllib.loads((PACKAGE / feature / "locales" / lang / file).read_text("utf-8"))
 
 
 def _placeholders(template: str) -> set[str]:
@@ -33,13 +45,13 @@ def _flat(prefix: str, table: Mapping[str, Any]) -> dict[str, str]:
 
 def test_both_languages_have_the_same_files() -> None:
     assert _files("en") == _files("sw")
-    assert "faq.toml" in _files("en")
+    assert "faq/faq.toml" in _files("en")
 
 
 @pytest.mark.parametrize("name", sorted(_files("en")))
 def test_each_file_has_the_same_keys_in_both_languages(name: str) -> None:
-    en = _flat("", tomllib.loads((LOCALES / "en" / name).read_text("utf-8")))
-    sw = _flat("", tomllib.loads((LOCALES / "sw" / name).read_text("utf-8")))
+    en = _flat("", _read("en", name))
+    sw = _flat("", _read("sw", name))
     assert sorted(set(en) - set(sw)) == [], "missing in sw"
     assert sorted(set(sw) - set(en)) == [], "missing in en"
 

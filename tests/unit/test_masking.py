@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from ntsa_assistant.masking import mask_id_number, mask_kra_pin, mask_phone, scrub
+from ntsa_assistant.core.masking import mask_id_number, mask_kra_pin, mask_phone, scrub
 
 
 def test_identifiers_keep_only_their_tail() -> None:

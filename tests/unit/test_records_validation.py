@@ -6,8 +6,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
-from ntsa_assistant.models import OrganisationCategory
-from ntsa_assistant.records import (
+from ntsa_assistant.records.files import (
     InvalidValue,
     RecordKind,
     check_header,
@@ -23,6 +22,7 @@ from ntsa_assistant.records import (
     spec_for,
     validate_text,
 )
+from ntsa_assistant.storage.models import OrganisationCategory
 
 ACCOUNTS_HEADER = "id_number,full_name,phone,email,validated_on\n"
 

@@ -9,7 +9,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions import training_slots as s
 from actions.registration import ValidateTrainingForm, payload
-from ntsa_assistant.i18n import t
+from ntsa_assistant.core.i18n import t
 
 
 def tracker(

@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ntsa_assistant import registration
-from ntsa_assistant.i18n import catalog
-from ntsa_assistant.models import Audience
-from ntsa_assistant.registration import (
+from ntsa_assistant.core.i18n import catalog
+from ntsa_assistant.storage.models import Audience
+from ntsa_assistant.training import booking as registration
+from ntsa_assistant.training.booking import (
     CHOOSABLE_AUDIENCES,
     REFERENCE_ALPHABET,
     InvalidInput,
@@ -21,7 +21,7 @@ from ntsa_assistant.registration import (
     validate_name,
     validate_phone,
 )
-from ntsa_assistant.reminders import due_offsets, parse_offsets
+from ntsa_assistant.training.reminders import due_offsets, parse_offsets
 
 
 @pytest.mark.parametrize(

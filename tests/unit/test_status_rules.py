@@ -6,10 +6,9 @@ from datetime import date, datetime
 
 import pytest
 
-from ntsa_assistant.clock import NAIROBI
-from ntsa_assistant.i18n import catalog
-from ntsa_assistant.models import LinkStatus, OrganisationCategory, TransactionStatus
-from ntsa_assistant.status import (
+from ntsa_assistant.core.clock import NAIROBI
+from ntsa_assistant.core.i18n import catalog
+from ntsa_assistant.status.lookup import (
     OrganisationLink,
     Part,
     PersonStatus,
@@ -17,6 +16,7 @@ from ntsa_assistant.status import (
     compose,
     pending_advice,
 )
+from ntsa_assistant.storage.models import LinkStatus, OrganisationCategory, TransactionStatus
 
 BEFORE_DEADLINE = datetime(2023, 12, 10, 12, 0, tzinfo=NAIROBI)
 DEADLINE_DAY = datetime(2023, 12, 15, 18, 0, tzinfo=NAIROBI)

@@ -31,7 +31,7 @@ from telegram.ext import (
     filters,
 )
 
-from tests.telegram_emulator import ApiError, TelegramEmulator, html_to_plain
+from tests.support.telegram_emulator import ApiError, TelegramEmulator, html_to_plain
 
 CHAT = 1001
 

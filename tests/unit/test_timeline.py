@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from ntsa_assistant import faq
-from ntsa_assistant.clock import NAIROBI
-from ntsa_assistant.timeline import (
+from ntsa_assistant.core.clock import NAIROBI
+from ntsa_assistant.faq import answers as faq
+from ntsa_assistant.faq.timeline import (
     Phase,
     WindowState,
     days_until,

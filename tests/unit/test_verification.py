@@ -9,12 +9,10 @@ from datetime import date, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from ntsa_assistant.clock import NAIROBI, Clock
-from ntsa_assistant.db import SessionFactory, create_engine, create_session_factory
-from ntsa_assistant.models import Base, LimitEvent, OneTimeCode, ProofMethod, StatusDisclosure
-from ntsa_assistant.sms import SmsUnavailable
-from ntsa_assistant.status import Part, PersonStatus, StatusUnavailable
-from ntsa_assistant.verification import (
+from ntsa_assistant.core.clock import NAIROBI, Clock
+from ntsa_assistant.status.lookup import Part, PersonStatus, StatusUnavailable
+from ntsa_assistant.status.sms import SmsUnavailable
+from ntsa_assistant.status.verification import (
     CODE_TRIES,
     Outcome,
     Verifier,
@@ -23,6 +21,14 @@ from ntsa_assistant.verification import (
     normalise_phone,
     parse_code,
     parse_id_number,
+)
+from ntsa_assistant.storage.engine import SessionFactory, create_engine, create_session_factory
+from ntsa_assistant.storage.models import (
+    Base,
+    LimitEvent,
+    OneTimeCode,
+    ProofMethod,
+    StatusDisclosure,
 )
 
 KNOWN = "21000102"

@@ -1,0 +1,392 @@
+"""A person's own status: account validation, organisations, pending TIMS applications.
+
+Two things live here:
+
+* **Look-ups** — :class:`StatusBackend`, with two implementations: :class:`SqlStatusBackend`
+  over our imported records, and :class:`RemoteStatusBackend`, an aiohttp client for a
+  remote status API. Either one answers ``None`` for an unknown ID and raises
+  :class:`StatusUnavailable` when it cannot answer — never an empty, wrong "nothing
+  pending".
+* **Answers** — :func:`compose`, a pure function of a status, the part asked for, the
+  language and the time, which picks the advice that fits the date.
+
+The remote status API (base URL ``STATUS_API_URL``; optional ``STATUS_API_KEY`` sent as
+``Authorization: Bearer ...``)::
+
+    GET {base}/v1/people/{id_number}/status
+    200 {"id_number": "21000102", "phone": "+254700000102",
+         "validated_on": "2023-12-04" | null,
+         "organisations": [{"kra_pin": "P000000101A", "name": "...",
+                            "category": "motor_dealer", "link_status": "linked"}],
+         "transactions": [{"reference": "TIMS-DL-2023-000102", "service": "...",
+                           "status": "awaiting_payment", "submitted_on": "2023-12-05",
+                           "updated_on": "2023-12-05"}]}
+    404 the ID is unknown
+    5xx retried with exponential backoff; any other answer, a malformed body or a body
+        about another ID is a failure
+
+``category``, ``link_status`` and ``status`` take the values of DESIGN.md's record files;
+``transactions`` lists all of the person's TIMS applications (finished ones are ignored).
+Every request has a timeout; repeated failures open a circuit breaker for a while, during
+which look-ups fail at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Protocol
+
+import aiohttp
+from purgatory import AsyncCircuitBreakerFactory
+from purgatory.domain.model import OpenedState
+from pydantic import BaseModel, ConfigDict, ValidationError
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from ntsa_assistant.core.i18n import spell_date, t
+from ntsa_assistant.core.masking import mask_id_number, mask_kra_pin
+from ntsa_assistant.faq import timeline
+from ntsa_assistant.storage.engine import SessionFactory
+from ntsa_assistant.storage.models import (
+    Account,
+    LinkStatus,
+    Organisation,
+    OrganisationCategory,
+    Transaction,
+    TransactionStatus,
+)
+
+logger = logging.getLogger(__name__)
+
+ID_NUMBER = re.compile(r"^\d{7,8}$")
+
+
+class StatusUnavailable(Exception):
+    """The status source could not answer; the user gets an apology, never a guess."""
+
+
+class Part(StrEnum):
+    """What the person asked about."""
+
+    ALL = "all"
+    VALIDATION = "validation"
+    PENDING = "pending"
+    ORGANISATIONS = "organisations"
+
+    @classmethod
+    def parse(cls, value: object) -> Part:
+        try:
+            return cls(str(value))
+        except ValueError:
+            return cls.ALL
+
+
+@dataclass(frozen=True)
+class OrganisationLink:
+    kra_pin: str
+    name: str
+    category: OrganisationCategory
+    link_status: LinkStatus
+
+
+@dataclass(frozen=True)
+class TransactionRecord:
+    reference: str
+    service: str
+    status: TransactionStatus
+    submitted_on: date
+    updated_on: date
+
+
+@dataclass(frozen=True)
+class PersonStatus:
+    id_number: str
+    phone: str
+    validated_on: date | None
+    organisations: tuple[OrganisationLink, ...] = ()
+    transactions: tuple[TransactionRecord, ...] = ()
+
+    @property
+    def pending(self) -> tuple[TransactionRecord, ...]:
+        """Applications still open, the most recently updated first."""
+        open_ = [tx for tx in self.transactions if tx.status.is_pending]
+        return tuple(sorted(open_, key=lambda tx: (tx.updated_on, tx.reference), reverse=True))
+
+
+class StatusBackend(Protocol):
+    async def lookup(self, id_number: str) -> PersonStatus | None:
+        """The status of ``id_number``; None if unknown; :class:`StatusUnavailable` if it
+        cannot tell."""
+        ...
+
+
+def _checked(id_number: str) -> str:
+    if not ID_NUMBER.match(id_number):
+        raise ValueError("an ID number has 7 or 8 digits")
+    return id_number
+
+
+# --------------------------------------------------------------------------- SQL records
+
+
+class SqlStatusBackend:
+    """Our imported records (``ntsa-assistant import``)."""
+
+    def __init__(self, sessions: SessionFactory) -> None:
+        self._sessions = sessions
+
+    async def lookup(self, id_number: str) -> PersonStatus | None:
+        _checked(id_number)
+        try:
+            async with self._sessions() as session:
+                account = await session.get(Account, id_number)
+                if account is None:
+                    return None
+                organisations = await session.scalars(
+                    select(Organisation)
+                    .where(Organisation.representative_id_number == id_number)
+                    .order_by(Organisation.name)
+                )
+                transactions = await session.scalars(
+                    select(Transaction)
+                    .where(Transaction.id_number == id_number)
+                    .order_by(Transaction.reference)
+                )
+                return PersonStatus(
+                    id_number=account.id_number,
+                    phone=account.phone,
+                    validated_on=account.validated_on,
+                    organisations=tuple(
+                        OrganisationLink(o.kra_pin, o.name, o.category, o.link_status)
+                        for o in organisations
+                    ),
+                    transactions=tuple(
+                        TransactionRecord(
+                            t.reference, t.service, t.status, t.submitted_on, t.updated_on
+                        )
+                        for t in transactions
+                    ),
+                )
+        except SQLAlchemyError as exc:
+            raise StatusUnavailable(f"records database: {type(exc).__name__}") from exc
+
+
+# --------------------------------------------------------------------------- remote API
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class _ApiOrganisation(_Model):
+    kra_pin: str
+    name: str
+    category: OrganisationCategory
+    link_status: LinkStatus
+
+
+class _ApiTransaction(_Model):
+    reference: str
+    service: str
+    status: TransactionStatus
+    submitted_on: date
+    updated_on: date
+
+
+class _ApiPerson(_Model):
+    id_number: str
+    phone: str
+    validated_on: date | None = None
+    organisations: list[_ApiOrganisation] = []
+    transactions: list[_ApiTransaction] = []
+
+
+class _Transient(StatusUnavailable):
+    """A failure worth another try: a 5xx, a timeout, a dropped connection."""
+
+
+def parse_person(body: object, id_number: str) -> PersonStatus:
+    """The remote API's JSON → :class:`PersonStatus`; anything off is a failure."""
+    try:
+        person = _ApiPerson.model_validate(body)
+    except ValidationError as exc:
+        raise StatusUnavailable(
+            f"status API: malformed answer ({exc.error_count()} errors)"
+        ) from None
+    if person.id_number != id_number:
+        raise StatusUnavailable("status API: the answer is about another ID")
+    return PersonStatus(
+        id_number=person.id_number,
+        phone=person.phone,
+        validated_on=person.validated_on,
+        organisations=tuple(
+            OrganisationLink(o.kra_pin, o.name, o.category, o.link_status)
+            for o in person.organisations
+        ),
+        transactions=tuple(
+            TransactionRecord(t.reference, t.service, t.status, t.submitted_on, t.updated_on)
+            for t in person.transactions
+        ),
+    )
+
+
+class RemoteStatusBackend:
+    """The remote status API (see the module's docstring for its shape)."""
+
+    CIRCUIT = "status_api"
+
+    def __init__(
+        self,
+        http: aiohttp.ClientSession,
+        base_url: str,
+        *,
+        api_key: str | None = None,
+        timeout_seconds: float = 1.5,
+        attempts: int = 3,
+        backoff_seconds: float = 0.2,
+        breaker: AsyncCircuitBreakerFactory | None = None,
+    ) -> None:
+        self._http = http
+        self._base = base_url.rstrip("/")
+        self._headers = {"Accept": "application/json"}
+        if api_key:
+            self._headers["Authorization"] = f"Bearer {api_key}"
+        self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
+        self._attempts = max(1, attempts)
+        self._backoff = backoff_seconds
+        self._breaker = breaker or AsyncCircuitBreakerFactory(default_threshold=3, default_ttl=30)
+
+    async def lookup(self, id_number: str) -> PersonStatus | None:
+        _checked(id_number)
+        try:
+            async with await self._breaker.get_breaker(self.CIRCUIT):
+                return await self._with_retries(id_number)
+        except OpenedState as exc:
+            raise StatusUnavailable("status API: circuit open") from exc
+
+    async def _with_retries(self, id_number: str) -> PersonStatus | None:
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self._attempts),
+            wait=wait_exponential(multiplier=self._backoff, max=2),
+            retry=retry_if_exception_type(_Transient),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                return await self._get(id_number)
+        raise StatusUnavailable("status API: no attempt made")  # pragma: no cover
+
+    async def _get(self, id_number: str) -> PersonStatus | None:
+        url = f"{self._base}/v1/people/{id_number}/status"
+        try:
+            async with self._http.get(
+                url, headers=self._headers, timeout=self._timeout
+            ) as response:
+                if response.status == 404:
+                    return None
+                if response.status >= 500:
+                    logger.warning("status API answered HTTP %s", response.status)
+                    raise _Transient(f"status API: HTTP {response.status}")
+                if response.status != 200:
+                    raise StatusUnavailable(f"status API: HTTP {response.status}")
+                body = await response.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            logger.warning("status API unreachable: %s", type(exc).__name__)
+            raise _Transient(f"status API: {type(exc).__name__}") from exc
+        except ValueError as exc:
+            raise StatusUnavailable("status API: the answer is not JSON") from exc
+        return parse_person(body, id_number)
+
+
+# --------------------------------------------------------------------------- answers
+
+
+def _left(lang: str, days_left: int) -> str:
+    if days_left == 0:
+        return t(lang, "status.left_today")
+    if days_left == 1:
+        return t(lang, "status.left_one")
+    return t(lang, "status.left_many", days=days_left)
+
+
+def _validation(status: PersonStatus, lang: str) -> str:
+    if status.validated_on is not None:
+        return t(lang, "status.validated", day=spell_date(lang, status.validated_on))
+    site = timeline.default_timeline().agency.new_system_site
+    return t(lang, "status.not_validated", site=site)
+
+
+def _organisations(status: PersonStatus, lang: str, asked: bool) -> str | None:
+    if not status.organisations:
+        return t(lang, "status.no_organisations") if asked else None
+    lines = [t(lang, "status.organisations_intro")]
+    for org in status.organisations:
+        lines.append(
+            t(
+                lang,
+                "status.organisation_line",
+                name=org.name,
+                pin=mask_kra_pin(org.kra_pin),
+                link=t(lang, f"status.link.{org.link_status.value}"),
+            )
+        )
+    if any(org.link_status is not LinkStatus.LINKED for org in status.organisations):
+        lines.append(t(lang, "status.link_howto"))
+    return "\n".join(lines)
+
+
+def pending_advice(lang: str, now: datetime) -> str:
+    """What to do about open applications, given the date."""
+    facts = timeline.default_timeline()
+    deadline = timeline.deadline_status(facts.pending_transactions.deadline, now)
+    dates = {
+        "deadline": spell_date(lang, facts.pending_transactions.deadline),
+        "last_open_day": spell_date(lang, facts.closure.last_open_day),
+        "last_closed_day": spell_date(lang, facts.closure.last_closed_day),
+        "new_only_day": spell_date(lang, facts.new_system_only.from_day),
+        "site": facts.agency.new_system_site,
+        "agency_site": facts.agency.agency_site,
+    }
+    if not deadline.passed:
+        return t(lang, "status.advice.upcoming", left=_left(lang, deadline.days_left), **dates)
+    stage = timeline.phase(facts, now)
+    return t(lang, f"status.advice.{stage.value}", **dates)
+
+
+def _pending(status: PersonStatus, lang: str, now: datetime) -> str:
+    pending = status.pending
+    if not pending:
+        return t(lang, "status.nothing_pending")
+    lines = [t(lang, "status.pending_intro", count=len(pending))]
+    for tx in pending:
+        lines.append(
+            t(
+                lang,
+                "status.pending_line",
+                reference=tx.reference,
+                service=tx.service,
+                state=t(lang, f"status.state.{tx.status.value}"),
+                updated=spell_date(lang, tx.updated_on),
+            )
+        )
+    lines.append(pending_advice(lang, now))
+    return "\n".join(lines)
+
+
+def compose(status: PersonStatus, part: Part, lang: str, now: datetime) -> str:
+    """The answer to a proven person: the part they asked for, in their language."""
+    sections = [t(lang, "status.header", id=mask_id_number(status.id_number))]
+    if part in (Part.ALL, Part.VALIDATION):
+        sections.append(_validation(status, lang))
+    if part in (Part.ALL, Part.ORGANISATIONS):
+        organisations = _organisations(status, lang, asked=part is Part.ORGANISATIONS)
+        if organisations:
+            sections.append(organisations)
+    if part in (Part.ALL, Part.PENDING):
+        sections.append(_pending(status, lang, now))
+    return "\n\n".join(sections)

@@ -1,0 +1,52 @@
+"""SQLAlchemy models, one module per feature; every model is importable from here, and
+importing this package registers every table on ``Base.metadata`` (Alembic needs them all)."""
+
+from ntsa_assistant.storage.models.base import Base, Language, UtcDateTime
+from ntsa_assistant.storage.models.records import (
+    Account,
+    LinkStatus,
+    Organisation,
+    OrganisationCategory,
+    Transaction,
+    TransactionStatus,
+)
+from ntsa_assistant.storage.models.status import (
+    LimitEvent,
+    LimitKind,
+    OneTimeCode,
+    OwnershipProof,
+    ProofMethod,
+    StatusDisclosure,
+)
+from ntsa_assistant.storage.models.training import (
+    Audience,
+    OutboxNotice,
+    Registration,
+    RegistrationStatus,
+    ReminderDelivery,
+    TrainingSession,
+)
+
+__all__ = [
+    "Account",
+    "Audience",
+    "Base",
+    "Language",
+    "LimitEvent",
+    "LimitKind",
+    "LinkStatus",
+    "OneTimeCode",
+    "Organisation",
+    "OrganisationCategory",
+    "OutboxNotice",
+    "OwnershipProof",
+    "ProofMethod",
+    "Registration",
+    "RegistrationStatus",
+    "ReminderDelivery",
+    "StatusDisclosure",
+    "TrainingSession",
+    "Transaction",
+    "TransactionStatus",
+    "UtcDateTime",
+]

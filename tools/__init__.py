@@ -1,0 +1,1 @@
+"""Developer tools: the process supervisor behind `make run`, the benchmark."""

@@ -1,0 +1,214 @@
+"""Runs the three processes of the assistant together: Rasa, the action server, the gateway.
+
+``make run`` and the end-to-end tests use it. Each process gets the same environment
+(DESIGN.md's variables) and a readiness check; a process that dies is restarted with
+backoff; Ctrl-C or SIGTERM stops them all. Usage: ``python -m tools.stack``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+
+logger = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parent.parent
+RASA_VENV = ROOT / ".venv-rasa"
+APP_PYTHON = Path(sys.executable)
+MODEL = Path(os.environ.get("NTSA_MODEL") or ROOT / "nlu" / "models" / "ntsa.tar.gz")
+
+
+@dataclass
+class Service:
+    """One child process and how to tell it is ready."""
+
+    name: str
+    argv: list[str]
+    ready_url: str | None
+    env: dict[str, str] = field(default_factory=dict)
+    log_path: Path | None = None
+    process: asyncio.subprocess.Process | None = None
+    restarts: int = 0
+
+    async def start(self) -> None:
+        env = os.environ | self.env
+        stdout = None
+        if self.log_path is not None:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            stdout = self.log_path.open("ab")
+        self.process = await asyncio.create_subprocess_exec(
+            *self.argv,
+            cwd=ROOT,
+            env=env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=asyncio.subprocess.STDOUT if stdout else None,
+            start_new_session=True,
+        )
+        if stdout is not None:
+            stdout.close()
+        logger.info("started %s (pid %s)", self.name, self.process.pid)
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.returncode is None
+
+    async def wait_ready(self, within: float) -> None:
+        """Polls the readiness URL; raises if the process dies or time runs out."""
+        deadline = time.monotonic() + within
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as http:
+            while time.monotonic() < deadline:
+                if not self.running:
+                    raise RuntimeError(f"{self.name} exited with code {self.process.returncode}")
+                if self.ready_url is None or await _answers(http, self.ready_url):
+                    return
+                await asyncio.sleep(0.25)
+        raise TimeoutError(f"{self.name} was not ready within {within:.0f} s")
+
+    async def stop(self, grace: float = 10.0) -> None:
+        if not self.running:
+            return
+        assert self.process is not None
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            await asyncio.wait_for(self.process.wait(), grace)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            await self.process.wait()
+        logger.info("stopped %s", self.name)
+
+
+async def _answers(http: aiohttp.ClientSession, url: str) -> bool:
+    try:
+        async with http.get(url) as response:
+            if response.status != 200:
+                return False
+            if url.endswith("/status"):  # Rasa: ready once a model is loaded
+                body = await response.json()
+                return bool(body.get("model_file"))
+            return True
+    except (aiohttp.ClientError, TimeoutError, ValueError):
+        return False
+
+
+def rasa_service(port: int, actions_url: str, model: Path = MODEL, **kw: object) -> Service:
+    argv = [
+        str(RASA_VENV / "bin" / "rasa"),
+        "run",
+        "--enable-api",
+        "--model",
+        str(model),
+        "--endpoints",
+        "nlu/endpoints.yml",
+        "--credentials",
+        "nlu/credentials.yml",
+        "--port",
+        str(port),
+        "--interface",
+        "127.0.0.1",
+    ]
+    env = {"ACTION_ENDPOINT_URL": f"{actions_url}/webhook", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    return Service("rasa", argv, f"http://127.0.0.1:{port}/status", env=env, **kw)  # type: ignore[arg-type]
+
+
+def actions_service(port: int, env: Mapping[str, str] | None = None, **kw: object) -> Service:
+    argv = [str(APP_PYTHON), "-m", "rasa_sdk", "--actions", "actions", "--port", str(port)]
+    return Service("actions", argv, f"http://127.0.0.1:{port}/health", env=dict(env or {}), **kw)  # type: ignore[arg-type]
+
+
+def gateway_service(env: Mapping[str, str] | None = None, **kw: object) -> Service:
+    return Service("bot", [str(APP_PYTHON), "-m", "bot"], None, env=dict(env or {}), **kw)  # type: ignore[arg-type]
+
+
+async def supervise(services: list[Service], stop: asyncio.Event) -> None:
+    """Restarts a service that dies (1 s, 2 s, … up to 30 s apart) until ``stop`` is set."""
+    while not stop.is_set():
+        for service in services:
+            if not service.running and not stop.is_set():
+                delay = min(30, 2**service.restarts)
+                logger.warning("%s exited; restarting in %s s", service.name, delay)
+                await asyncio.sleep(delay)
+                service.restarts += 1
+                await service.start()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 1.0)
+
+
+async def run_stack() -> int:
+    """``make run``: Rasa and actions first, then the gateway (or the terminal chat)."""
+    from ntsa_assistant.core.settings import get_settings  # noqa: PLC0415
+
+    settings = get_settings()
+    started = time.monotonic()
+    rasa_port = int(settings.rasa_url.port or 5005)
+    actions_port = int(os.environ.get("ACTIONS_PORT", "5055"))
+    logs = ROOT / "var" / "log"
+    services = [
+        actions_service(actions_port, log_path=logs / "actions.log"),
+        rasa_service(rasa_port, f"http://127.0.0.1:{actions_port}", log_path=logs / "rasa.log"),
+    ]
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        for service in services:
+            await service.start()
+        print(f"Starting Rasa and the action server (logs in {logs}) …", flush=True)
+        await asyncio.gather(*(s.wait_ready(300) for s in services))
+        if settings.telegram_bot_token is None:
+            print(f"Ready in {time.monotonic() - started:.1f} s.", flush=True)
+            return await _local_chat(services, stop)
+        gateway = gateway_service(log_path=None)
+        services.append(gateway)
+        await gateway.start()
+        print(
+            f"Ready in {time.monotonic() - started:.1f} s: the bot is polling Telegram. "
+            "Ctrl-C stops everything.",
+            flush=True,
+        )
+        await supervise(services, stop)
+        return 0
+    finally:
+        await asyncio.gather(*(s.stop() for s in reversed(services)))
+
+
+async def _local_chat(services: list[Service], stop: asyncio.Event) -> int:
+    """No token: the terminal chat runs in the foreground, the services behind it."""
+    print("TELEGRAM_BOT_TOKEN is not set, so here is a local chat through the same gateway.")
+    chat = Service("chat", [str(APP_PYTHON), "-m", "bot"], None)
+    env = os.environ | {"LOG_LEVEL": "WARNING"}
+    chat.process = await asyncio.create_subprocess_exec(*chat.argv, cwd=ROOT, env=env)
+    watcher = asyncio.create_task(supervise(services, stop))
+    waiter = asyncio.create_task(chat.process.wait())
+    stopper = asyncio.create_task(stop.wait())
+    await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    stop.set()
+    await chat.stop()
+    await watcher
+    for task in (waiter, stopper):
+        task.cancel()
+    return 0
+
+
+def main() -> None:
+    from ntsa_assistant.core.logs import configure_logging  # noqa: PLC0415
+
+    configure_logging(os.environ.get("LOG_LEVEL", "INFO"))
+    sys.exit(asyncio.run(run_stack()))
+
+
+if __name__ == "__main__":
+    main()
