@@ -8,8 +8,8 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.base import reply_language
-from actions.buttons import send
+from actions.tracker import reply_language
+from actions.replies import send
 from actions.language import remember_detected
 from actions.runtime import resources
 from ntsa_assistant.faq import answers as faq

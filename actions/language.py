@@ -8,7 +8,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.base import LANGUAGE_SLOT, reply_language
+from actions.tracker import LANGUAGE_SLOT, reply_language
 from ntsa_assistant.core.i18n import LANGUAGES, t
 from ntsa_assistant.core.language import detect, requested_language
 

@@ -15,7 +15,7 @@ from rasa_sdk import Action, FormValidationAction, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.base import gateway_metadata, reply_language
+from actions.tracker import gateway_metadata, reply_language
 from actions.language import remember_detected
 from actions.runtime import resources
 from ntsa_assistant.core.i18n import t

@@ -90,7 +90,7 @@ async def _deliver_notice(bot: Bot, sessions: SessionFactory, clock: Clock, noti
 
 async def _promotion(bot: Bot, info: RegistrationInfo, clock: Clock) -> None:
     lang = info.language.value
-    session = info.session
+    session = info.training_session
     text = t(
         lang,
         "registration.promoted",
@@ -113,9 +113,9 @@ def _reminder_text(reminder: Reminder) -> str:
     return t(
         lang,
         "registration.reminder",
-        title=info.session.title,
-        when=spell_datetime(lang, info.session.starts_at),
-        join_url=info.session.join_url,
+        title=info.training_session.title,
+        when=spell_datetime(lang, info.training_session.starts_at),
+        join_url=info.training_session.join_url,
         reference=info.reference,
     )
 

@@ -10,36 +10,19 @@ from __future__ import annotations
 
 import itertools
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tools.stack import (
-    MODEL,
-    ROOT,
-    Service,
-    actions_service,
-    gateway_service,
-    rasa_service,
-)
+from tests.support.processes import BOT_TOKEN, LOG_DIR, RunningService, free_port
+from tools.stack import MODEL, ROOT, actions_service, gateway_service, rasa_service
 
-BOT_TOKEN = "123456:TEST"
 # python-telegram-bot 22 warns when it builds RetryAfter unless this is set; warnings
 # are errors in the tests, and the gateway process inherits it.
 os.environ.setdefault("PTB_TIMEDELTA", "true")
-LOG_DIR = ROOT / "var" / "log" / "tests"
-READY_WITHIN = 240.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -52,29 +35,6 @@ def e2e_database(tmp_path_factory: pytest.TempPathFactory) -> str:
     for command in (["migrate"], ["demo"]):
         subprocess.run([str(cli), *command], env=env, check=True, cwd=ROOT, capture_output=True)
     return url
-
-
-@dataclass
-class RunningService:
-    service: Service
-    url: str
-
-    async def stop(self) -> None:
-        await self.service.stop()
-
-    async def start(self) -> None:
-        await self.service.start()
-        await self.service.wait_ready(READY_WITHIN)
-
-    async def restart(self, **env: str | None) -> None:
-        """Restarts the process; ``env`` changes its environment (None removes a key)."""
-        await self.service.stop()
-        for key, value in env.items():
-            if value is None:
-                self.service.env.pop(key, None)
-            else:
-                self.service.env[key] = value
-        await self.start()
 
 
 @pytest.fixture(scope="session")

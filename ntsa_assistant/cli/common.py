@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TypeAlias
 
 from sqlalchemy.engine import make_url
 
@@ -18,7 +18,9 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 
 Handler = Callable[[argparse.Namespace, Settings], int]
-Subparsers = Any  # argparse's private _SubParsersAction
+# What ``ArgumentParser.add_subparsers`` returns; argparse names the class privately, and it
+# is generic only in typeshed, hence the quotes.
+Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 Registrar = Callable[[Subparsers], None]
 
 

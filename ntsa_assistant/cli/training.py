@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import csv
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import IO
 
@@ -15,11 +16,11 @@ from ntsa_assistant.core.clock import NAIROBI
 from ntsa_assistant.core.settings import Settings
 from ntsa_assistant.training.booking import (
     ExportRow,
-    SessionCounts,
-    UnknownSession,
+    TrainingSessionCounts,
+    UnknownTrainingSession,
     export_rows,
-    get_session,
-    session_counts,
+    get_training_session,
+    training_session_counts,
 )
 
 EXPORT_COLUMNS = (
@@ -41,17 +42,17 @@ EXPORT_COLUMNS = (
 )
 
 
-def _iso(value: object) -> str:
-    return value.isoformat() if value is not None else ""  # type: ignore[attr-defined]
+def _iso(value: datetime | None) -> str:
+    return value.isoformat() if value is not None else ""
 
 
 def export_record(row: ExportRow) -> dict[str, str]:
     info = row.registration
     return {
         "reference": info.reference,
-        "session_code": info.session.code,
-        "session_title": info.session.title,
-        "session_starts_at": _iso(info.session.starts_at),
+        "session_code": info.training_session.code,
+        "session_title": info.training_session.title,
+        "session_starts_at": _iso(info.training_session.starts_at),
         "status": info.status.value,
         "waitlist_position": str(info.waitlist_position or ""),
         "full_name": info.full_name,
@@ -78,14 +79,14 @@ def write_csv(rows: list[ExportRow], out: IO[str]) -> None:
 async def _export(url: str, code: str | None) -> list[ExportRow]:
     async with open_sessions(url) as sessions:
         if code is not None:
-            await get_session(sessions, code)  # unknown code → UnknownSession
+            await get_training_session(sessions, code)  # unknown code → UnknownTrainingSession
         return await export_rows(sessions, code)
 
 
 def run_export(args: argparse.Namespace, settings: Settings) -> int:
     try:
         rows = asyncio.run(_export(settings.database_url, args.session))
-    except UnknownSession:
+    except UnknownTrainingSession:
         print(f"ntsa-assistant: no session with code {args.session!r}", file=sys.stderr)
         return EXIT_FAILED
     if args.output is None:
@@ -112,21 +113,21 @@ def add_export_parser(subparsers: Subparsers) -> None:
 # --- sessions -----------------------------------------------------------------------------
 
 
-def format_sessions(counts: list[SessionCounts]) -> list[str]:
+def format_sessions(counts: list[TrainingSessionCounts]) -> list[str]:
     header = f"{'code':<12} {'starts (Nairobi)':<17} {'cap':>4} {'conf':>5} {'wait':>5}  title"
     lines = [header]
     for c in counts:
-        starts = c.session.starts_at.astimezone(NAIROBI).strftime("%Y-%m-%d %H:%M")
+        starts = c.training_session.starts_at.astimezone(NAIROBI).strftime("%Y-%m-%d %H:%M")
         lines.append(
-            f"{c.session.code:<12} {starts:<17} {c.session.capacity:>4} "
-            f"{c.confirmed:>5} {c.waitlisted:>5}  {c.session.title}"
+            f"{c.training_session.code:<12} {starts:<17} {c.training_session.capacity:>4} "
+            f"{c.confirmed:>5} {c.waitlisted:>5}  {c.training_session.title}"
         )
     return lines
 
 
-async def _sessions(url: str) -> list[SessionCounts]:
+async def _sessions(url: str) -> list[TrainingSessionCounts]:
     async with open_sessions(url) as sessions:
-        return await session_counts(sessions)
+        return await training_session_counts(sessions)
 
 
 def run_sessions(args: argparse.Namespace, settings: Settings) -> int:

@@ -14,7 +14,7 @@ from datetime import date, datetime
 from functools import cache
 from importlib import resources
 from importlib.resources.abc import Traversable
-from typing import Any, Literal
+from typing import Literal
 
 from babel.dates import format_date, format_datetime, format_time
 
@@ -26,7 +26,7 @@ DEFAULT_LANGUAGE: Lang = "en"
 _BABEL_LOCALE = {"en": "en_KE", "sw": "sw_KE"}
 
 
-def _flatten(prefix: str, table: Mapping[str, Any], into: dict[str, str]) -> None:
+def _flatten(prefix: str, table: Mapping[str, object], into: dict[str, str]) -> None:
     for key, value in table.items():
         name = f"{prefix}.{key}"
         if isinstance(value, Mapping):
@@ -59,9 +59,8 @@ def locale_files(lang: Lang) -> list[Traversable]:
 
 def normalise_language(value: str | None) -> Lang:
     """Anything unknown falls back to English."""
-    if value and value.lower()[:2] in LANGUAGES:
-        return value.lower()[:2]  # type: ignore[return-value]
-    return DEFAULT_LANGUAGE
+    code = value.lower()[:2] if value else ""
+    return code if code in LANGUAGES else DEFAULT_LANGUAGE
 
 
 def t(lang: str | None, key: str, **params: object) -> str:

@@ -127,7 +127,7 @@ def choose_language(text: str | None, remembered: str | None) -> Lang:
     return normalise_language(remembered) if remembered else DEFAULT_LANGUAGE
 
 
-_ASKS_FOR = {
+_ASKS_FOR: dict[Lang, frozenset[str]] = {
     "sw": frozenset({"kiswahili", "swahili", "kiswahiri", "swahli", "kisw"}),
     "en": frozenset({"english", "kiingereza", "kingereza", "engl", "eng", "inglish"}),
 }
@@ -140,7 +140,7 @@ def requested_language(text: str | None) -> Lang | None:
     """
     words = set(_words(text or ""))
     named = [lang for lang, names in _ASKS_FOR.items() if words & names]
-    return named[0] if len(named) == 1 else None  # type: ignore[return-value]
+    return named[0] if len(named) == 1 else None
 
 
 def warm_up() -> None:

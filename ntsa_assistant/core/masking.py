@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 
-_ID_RE = re.compile(r"(?<!\d)\d{7,8}(?!\d)")
+from ntsa_assistant.core.identifiers import ID_NUMBER_PATTERN, KRA_PIN_PATTERN
+
+_ID_RE = re.compile(rf"(?<!\d){ID_NUMBER_PATTERN}(?!\d)")
 _PHONE_RE = re.compile(r"\+?\d[\d ]{8,14}\d")
-_PIN_RE = re.compile(r"\b[A-Za-z]\d{9}[A-Za-z]\b")
+_PIN_RE = re.compile(rf"\b{KRA_PIN_PATTERN}\b")
 
 
 def mask_tail(value: str, keep: int = 2) -> str:

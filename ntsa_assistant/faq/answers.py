@@ -4,14 +4,13 @@ Every answer is a pure function of a topic, a language and ``now``: its wording 
 ``locales/<lang>/faq.toml``, its facts from the timeline, and its tense from the phase of
 the closure (before, during, after) and the days left to each deadline.
 
-Buttons name a *command* (what tapping them asks for) and its arguments; the conversation
-layer turns them into whatever its channel needs.
+Buttons name the intent that tapping them sends (:class:`ntsa_assistant.protocol.Button`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
@@ -25,6 +24,7 @@ from ntsa_assistant.faq.timeline import (
     phase,
     training_state,
 )
+from ntsa_assistant.protocol import Answer, Button, Entity, Intent
 
 
 class Topic(StrEnum):
@@ -57,31 +57,17 @@ MENU_TOPICS: tuple[Topic, ...] = (
     Topic.CONTACT,
 )
 
-# Commands a button may carry (the conversation layer knows them by these names).
-MENU = "faq_menu"
-MORE = "faq_more"
-HUMAN = "human_handoff"
-TRAINING_REGISTER = "training_register"
+# Intents a button may send (names in nlu/domain/faq.yml).
+MENU = Intent.FAQ_MENU
+MORE = Intent.FAQ_MORE
+HUMAN = Intent.HUMAN_HANDOFF
+TRAINING_REGISTER = Intent.TRAINING_REGISTER
 TOPIC_PREFIX = "faq_"
 
 
 def topic_command(topic: Topic) -> str:
     """The command that asks for one menu topic, e.g. ``faq_closure``."""
     return f"{TOPIC_PREFIX}{topic.value}"
-
-
-@dataclass(frozen=True)
-class Button:
-    title: str
-    command: str
-    args: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Answer:
-    text: str
-    more: str | None = None
-    buttons: tuple[Button, ...] = ()
 
 
 def parse_topic(value: object) -> Topic | None:
@@ -143,7 +129,7 @@ def _days_to_closure(ctx: _Context) -> int:
 
 
 def _more_button(ctx: _Context, topic: Topic) -> Button:
-    return Button(ctx.text("more_button"), MORE, {"faq_topic": topic.value})
+    return Button(ctx.text("more_button"), MORE, {Entity.FAQ_TOPIC: topic.value})
 
 
 def _topics_button(ctx: _Context) -> Button:
@@ -251,7 +237,7 @@ def answer(topic: Topic, lang: Lang, now: datetime, timeline: Timeline | None = 
 def more(topic: Topic, lang: Lang, now: datetime, timeline: Timeline | None = None) -> Answer:
     """The longer part of a topic's answer (its short answer when it has nothing more)."""
     short = answer(topic, lang, now, timeline)
-    buttons = tuple(b for b in short.buttons if b.command != MORE)
+    buttons = tuple(b for b in short.buttons if b.intent != MORE)
     return Answer(text=short.more or short.text, buttons=buttons)
 
 

@@ -34,9 +34,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import phonenumbers
 from sqlalchemy import Table
 
+from ntsa_assistant.core import identifiers
+from ntsa_assistant.core.identifiers import InvalidIdentifier
 from ntsa_assistant.storage.models import (
     Account,
     Audience,
@@ -105,14 +106,6 @@ class FileReport:
 
 # --- cell parsers: each returns the stored value or raises InvalidValue -----------------
 
-_ID_NUMBER = re.compile(r"[0-9]{7,8}")
-_KENYAN_E164 = re.compile(r"\+254[1-9][0-9]{5,9}")
-_PHONE_REASON = "is not a valid Kenyan number (E.164, +254…)"
-_KRA_PIN = re.compile(r"[A-Za-z][0-9]{9}[A-Za-z]")
-_EMAIL = re.compile(
-    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
-    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
-)
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _DATETIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}.*")
 _CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -121,32 +114,33 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _FIRST_YEAR, _LAST_YEAR = 1900, 2100
 
 
+def _checked(parse: Callable[[str], str], raw: str) -> str:
+    try:
+        return parse(raw)
+    except InvalidIdentifier as exc:
+        raise InvalidValue(str(exc)) from None
+
+
 def parse_id_number(raw: str) -> str:
     """A Kenyan national ID number: 7 or 8 digits."""
-    if not _ID_NUMBER.fullmatch(raw):
-        raise InvalidValue("must be 7 or 8 digits")
-    return raw
+    return _checked(identifiers.parse_id_number, raw)
 
 
 def parse_phone(raw: str) -> str:
-    """A valid Kenyan number written in E.164 (``+2547…``, ``+2541…``), returned as is."""
-    if not _KENYAN_E164.fullmatch(raw):
-        raise InvalidValue(_PHONE_REASON)
-    # The shape is known, so the number is built directly: phonenumbers.parse is the slow
-    # part of a large import, and a leading 0 after +254 is refused by the pattern.
-    number = phonenumbers.PhoneNumber(country_code=254, national_number=int(raw[4:]))
-    if not phonenumbers.is_valid_number(number) or (
-        phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164) != raw
-    ):
-        raise InvalidValue(_PHONE_REASON)
-    return raw
+    """A valid Kenyan number, written in E.164 as the record format requires (``+2547…``)."""
+    reason = "is not a valid Kenyan number (E.164, +254…)"
+    try:
+        phone = identifiers.parse_phone(raw)
+    except InvalidIdentifier:
+        raise InvalidValue(reason) from None
+    if phone != raw:
+        raise InvalidValue(reason)
+    return phone
 
 
 def parse_email(raw: str) -> str:
-    """An e-mail address of ordinary syntax (no deliverability check)."""
-    if len(raw) > 254 or not _EMAIL.fullmatch(raw):
-        raise InvalidValue("is not a valid e-mail address")
-    return raw
+    """An e-mail address of ordinary syntax (no deliverability check), stored in lower case."""
+    return _checked(identifiers.parse_email, raw)
 
 
 def parse_date(raw: str) -> date:
@@ -163,10 +157,8 @@ def parse_date(raw: str) -> date:
 
 
 def parse_kra_pin(raw: str) -> str:
-    """A KRA PIN: a letter, 9 digits and a letter; returned in upper case."""
-    if not _KRA_PIN.fullmatch(raw):
-        raise InvalidValue("must be a letter, 9 digits and a letter (like P051234567K)")
-    return raw.upper()
+    """A KRA PIN: a letter, 9 digits and a letter; stored in upper case."""
+    return _checked(identifiers.parse_kra_pin, raw)
 
 
 def parse_instant(raw: str) -> datetime:

@@ -9,7 +9,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
 from sqlalchemy import Table, func, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -61,13 +61,17 @@ class ImportReport:
         return not any(result.refused for result in self.files)
 
 
-def _batches(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+_Item = TypeVar("_Item")
+
+
+def _batches(items: Sequence[_Item], size: int) -> Iterator[Sequence[_Item]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
 
-def _upsert(table: Table, dialect: str) -> Any:
+def _upsert(table: Table, dialect: str) -> postgresql.Insert | sqlite.Insert:
     """INSERT … ON CONFLICT (key) DO UPDATE for the session's backend."""
+    statement: postgresql.Insert | sqlite.Insert
     if dialect == "postgresql":
         statement = postgresql.insert(table)
     elif dialect == "sqlite":

@@ -81,11 +81,11 @@ class RegistrationError(Exception):
     reason = "registration_error"
 
 
-class UnknownSession(RegistrationError):
+class UnknownTrainingSession(RegistrationError):
     reason = "unknown_session"
 
 
-class SessionStarted(RegistrationError):
+class TrainingSessionStarted(RegistrationError):
     reason = "session_started"
 
 
@@ -190,7 +190,7 @@ def normalise_reference(text: str) -> str:
 
 
 @dataclass(frozen=True)
-class SessionInfo:
+class TrainingSessionInfo:
     code: str
     title: str
     audience: Audience
@@ -201,7 +201,7 @@ class SessionInfo:
     join_url: str
 
     @classmethod
-    def of(cls, row: TrainingSession) -> SessionInfo:
+    def of(cls, row: TrainingSession) -> TrainingSessionInfo:
         return cls(
             row.code,
             row.title,
@@ -231,7 +231,7 @@ class RegistrationInfo:
     id: int
     reference: str
     status: RegistrationStatus
-    session: SessionInfo
+    training_session: TrainingSessionInfo
     chat_id: int
     full_name: str
     phone: str
@@ -266,14 +266,14 @@ class MoveResult:
 
 
 @dataclass(frozen=True)
-class SessionOffer:
-    session: SessionInfo
+class TrainingOffer:
+    training_session: TrainingSessionInfo
     seats_left: int
 
 
 @dataclass(frozen=True)
-class SessionCounts:
-    session: SessionInfo
+class TrainingSessionCounts:
+    training_session: TrainingSessionInfo
     confirmed: int
     waitlisted: int
 
@@ -307,7 +307,9 @@ async def retry_if_locked(attempt: Callable[[], Awaitable[T]]) -> T:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-async def _lock_sessions(db: AsyncSession, codes: Sequence[str]) -> dict[str, TrainingSession]:
+async def _lock_training_sessions(
+    db: AsyncSession, codes: Sequence[str]
+) -> dict[str, TrainingSession]:
     """Locks the rows of ``codes`` (in code order, so two movers never deadlock)."""
     found: dict[str, TrainingSession] = {}
     sqlite = (await db.connection()).dialect.name == "sqlite"
@@ -325,7 +327,7 @@ async def _lock_sessions(db: AsyncSession, codes: Sequence[str]) -> dict[str, Tr
             .execution_options(populate_existing=True)
         )
         if row is None:
-            raise UnknownSession(code)
+            raise UnknownTrainingSession(code)
         found[code] = row
     return found
 
@@ -360,7 +362,7 @@ async def describe(
         id=row.id,
         reference=row.reference,
         status=row.status,
-        session=SessionInfo.of(training),
+        training_session=TrainingSessionInfo.of(training),
         chat_id=row.chat_id,
         full_name=row.full_name,
         phone=row.phone,
@@ -376,7 +378,7 @@ async def _register_locked(
     db: AsyncSession, training: TrainingSession, applicant: Applicant, now: datetime
 ) -> RegisterResult:
     if training.starts_at <= now:
-        raise SessionStarted(training.code)
+        raise TrainingSessionStarted(training.code)
     existing = await db.scalar(
         select(Registration).where(
             Registration.session_code == training.code,
@@ -483,13 +485,13 @@ async def register(
 ) -> RegisterResult:
     """Registers ``applicant`` for session ``code``: confirmed while seats last, else waitlisted.
 
-    Raises :class:`UnknownSession`, :class:`SessionStarted` or :class:`PhoneTaken`; a person
+    Raises :class:`UnknownTrainingSession`, :class:`TrainingSessionStarted` or :class:`PhoneTaken`; a person
     already registered gets their registration back (``existing=True``).
     """
 
     async def attempt() -> RegisterResult:
         async with sessions() as db, db.begin():
-            training = (await _lock_sessions(db, [code]))[code]
+            training = (await _lock_training_sessions(db, [code]))[code]
             return await _register_locked(db, training, applicant, now)
 
     for _ in range(3):  # a reference collision (1 in 10^12) just draws another one
@@ -512,7 +514,7 @@ async def cancel(
     async def attempt() -> CancelResult:
         async with sessions() as db, db.begin():
             code = (await _owned(db, reference, chat_id)).session_code
-            training = (await _lock_sessions(db, [code]))[code]
+            training = (await _lock_training_sessions(db, [code]))[code]
             row = await _owned(db, reference, chat_id)  # again, now that the session is locked
             return await _cancel_locked(db, row, training, now)
 
@@ -534,7 +536,7 @@ async def move(
             old_code = (await _owned(db, reference, chat_id)).session_code
             if old_code == new_code:
                 raise RegistrationError("same_session")
-            locked = await _lock_sessions(db, [old_code, new_code])
+            locked = await _lock_training_sessions(db, [old_code, new_code])
             row = await _owned(db, reference, chat_id)
             applicant = Applicant(
                 chat_id=row.chat_id,
@@ -546,7 +548,7 @@ async def move(
             )
             # The old one is cancelled first, so the phone's unique index lets the new in.
             if locked[new_code].starts_at <= now:
-                raise SessionStarted(new_code)
+                raise TrainingSessionStarted(new_code)
             cancelled = await _cancel_locked(db, row, locked[old_code], now)
             moved = await _register_locked(db, locked[new_code], applicant, now)
             if moved.existing:  # already in the target session: keep the old one after all
@@ -591,15 +593,17 @@ async def find_registration(
         return await describe(db, row, training)
 
 
-async def get_session(sessions: SessionFactory, code: str) -> SessionInfo:
+async def get_training_session(sessions: SessionFactory, code: str) -> TrainingSessionInfo:
     async with sessions() as db:
         row = await db.get(TrainingSession, code)
         if row is None:
-            raise UnknownSession(code)
-        return SessionInfo.of(row)
+            raise UnknownTrainingSession(code)
+        return TrainingSessionInfo.of(row)
 
 
-async def session_counts(sessions: SessionFactory, code: str | None = None) -> list[SessionCounts]:
+async def training_session_counts(
+    sessions: SessionFactory, code: str | None = None
+) -> list[TrainingSessionCounts]:
     """Every session (or one) with its confirmed and waitlisted counts, soonest first."""
     counted = (
         select(
@@ -620,7 +624,9 @@ async def session_counts(sessions: SessionFactory, code: str | None = None) -> l
     async with sessions() as db:
         rows = (await db.execute(query)).all()
     return [
-        SessionCounts(SessionInfo.of(training), int(confirmed or 0), int(waitlisted or 0))
+        TrainingSessionCounts(
+            TrainingSessionInfo.of(training), int(confirmed or 0), int(waitlisted or 0)
+        )
         for training, confirmed, waitlisted in rows
     ]
 
@@ -635,18 +641,22 @@ async def offers(
     audience: Audience,
     language: str,
     limit: int = 8,
-) -> list[SessionOffer]:
+) -> list[TrainingOffer]:
     """Upcoming sessions for ``audience`` and ``all``, the reader's language first, then by
     date, each with its free seats."""
-    counts = {c.session.code: c for c in await session_counts(sessions)}
+    counts = {c.training_session.code: c for c in await training_session_counts(sessions)}
     upcoming = [
         c
         for c in counts.values()
-        if c.session.starts_at > now and c.session.audience in (audience, Audience.ALL)
+        if c.training_session.starts_at > now
+        and c.training_session.audience in (audience, Audience.ALL)
     ]
-    upcoming.sort(key=lambda c: (c.session.language.value != language, c.session.starts_at))
+    upcoming.sort(
+        key=lambda c: (c.training_session.language.value != language, c.training_session.starts_at)
+    )
     return [
-        SessionOffer(c.session, max(c.session.capacity - c.confirmed, 0)) for c in upcoming[:limit]
+        TrainingOffer(c.training_session, max(c.training_session.capacity - c.confirmed, 0))
+        for c in upcoming[:limit]
     ]
 
 

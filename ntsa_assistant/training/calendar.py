@@ -25,12 +25,12 @@ def event_uid(reference: str) -> str:
 
 
 def filename(registration: RegistrationInfo) -> str:
-    return f"{registration.session.code}-{registration.reference}.ics"
+    return f"{registration.training_session.code}-{registration.reference}.ics"
 
 
 def build_ics(registration: RegistrationInfo, lang: str, now: datetime) -> bytes:
     """The ``.ics`` bytes for one registration: one VEVENT, its VTIMEZONE, the join link."""
-    session = registration.session
+    session = registration.training_session
     calendar = Calendar()
     calendar.add("prodid", PRODID)
     calendar.add("version", "2.0")

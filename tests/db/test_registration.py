@@ -24,8 +24,8 @@ from ntsa_assistant.training.booking import (
     NoticeOutcome,
     PhoneTaken,
     RegistrationNotFound,
-    SessionStarted,
-    UnknownSession,
+    TrainingSessionStarted,
+    UnknownTrainingSession,
     cancel,
     claim_notices,
     finish_notice,
@@ -33,7 +33,7 @@ from ntsa_assistant.training.booking import (
     my_registrations,
     offers,
     register,
-    session_counts,
+    training_session_counts,
 )
 from ntsa_assistant.training.reminders import (
     claim_due_reminders,
@@ -109,7 +109,7 @@ async def test_seats_then_waitlist_then_promotion(session_factory: SessionFactor
     assert await claim_notices(session_factory, NOW) == []  # claimed once
     await finish_notice(session_factory, notice.id, NOW, NoticeOutcome.SENT)
 
-    [counts] = await session_counts(session_factory, code)
+    [counts] = await training_session_counts(session_factory, code)
     assert (counts.confirmed, counts.waitlisted) == (2, 1)
     mine = await my_registrations(session_factory, 900_004, NOW)
     assert [m.waitlist_position for m in mine] == [1]
@@ -134,9 +134,9 @@ async def test_registering_twice_returns_the_existing_one(
 
 async def test_unknown_and_started_sessions_are_refused(session_factory: SessionFactory) -> None:
     past = await add_session(session_factory, "TRN-PAST", starts_at=NOW - timedelta(hours=1))
-    with pytest.raises(UnknownSession):
+    with pytest.raises(UnknownTrainingSession):
         await register(session_factory, "TRN-NOPE", person(1), NOW)
-    with pytest.raises(SessionStarted):
+    with pytest.raises(TrainingSessionStarted):
         await register(session_factory, past, person(1), NOW)
     async with session_factory() as db:
         assert await db.scalar(select(func.count()).select_from(Registration)) == 0
@@ -167,7 +167,7 @@ async def test_move_frees_the_old_seat_and_takes_a_new_one(
     assert waiting.registration.status is RegistrationStatus.WAITLISTED
 
     result = await move(session_factory, mover.registration.reference, new, 900_001, NOW)
-    assert result.moved.registration.session.code == new
+    assert result.moved.registration.training_session.code == new
     assert result.moved.registration.status is RegistrationStatus.CONFIRMED
     assert result.promoted is not None
     assert result.promoted.reference == waiting.registration.reference
@@ -177,11 +177,11 @@ async def test_move_frees_the_old_seat_and_takes_a_new_one(
     stay = await move(session_factory, back.registration.reference, new, 900_001, NOW)
     assert stay.moved.existing
     assert stay.cancelled is None
-    [old_counts] = await session_counts(session_factory, old)
+    [old_counts] = await training_session_counts(session_factory, old)
     assert (old_counts.confirmed, old_counts.waitlisted) == (1, 1)
     await cancel(session_factory, back.registration.reference, NOW, chat_id=900_001)
     listed = await offers(session_factory, NOW, Audience.MOTOR_DEALERS, "en")
-    seats = {o.session.code: o.seats_left for o in listed}
+    seats = {o.training_session.code: o.seats_left for o in listed}
     assert seats == {"TRN-OLD": 0, "TRN-NEW": 4}
 
 
@@ -195,7 +195,10 @@ async def test_offers_put_the_readers_language_first(session_factory: SessionFac
         starts_at=STARTS + timedelta(days=2),
     )
     await add_session(session_factory, "DLR-1", audience=Audience.MOTOR_DEALERS)
-    codes = [o.session.code for o in await offers(session_factory, NOW, Audience.MOTORISTS, "sw")]
+    codes = [
+        o.training_session.code
+        for o in await offers(session_factory, NOW, Audience.MOTORISTS, "sw")
+    ]
     assert codes == ["SW-1", "EN-1"]
 
 
@@ -233,7 +236,7 @@ async def test_concurrent_registrations_never_overbook(
         *(register(session_factory, code, person(n), NOW) for n in range(people))
     )
     assert all(r.existing for r in again)
-    [counts] = await session_counts(session_factory, code)
+    [counts] = await training_session_counts(session_factory, code)
     assert (counts.confirmed, counts.waitlisted) == (seats, people - seats)
 
 
@@ -248,7 +251,7 @@ async def test_concurrent_cancellations_promote_each_waiting_person_once(
     )
     promoted = [o.promoted.reference for o in outcomes if o.promoted]
     assert sorted(promoted) == sorted(r.registration.reference for r in results[5:])
-    [counts] = await session_counts(session_factory, code)
+    [counts] = await training_session_counts(session_factory, code)
     assert (counts.confirmed, counts.waitlisted) == (5, 0)
     async with session_factory() as db:
         assert await db.scalar(select(func.count()).select_from(OutboxNotice)) == 5

@@ -10,7 +10,6 @@ from datetime import date, datetime, timedelta
 
 import aiohttp
 import pytest
-from aiohttp import web
 from purgatory import AsyncCircuitBreakerFactory
 from sqlalchemy import func, select
 
@@ -33,6 +32,7 @@ from ntsa_assistant.storage.models import (
     Transaction,
     TransactionStatus,
 )
+from tests.support.fakes import FakeStatusApi
 
 NOW = datetime(2023, 12, 10, 9, 0, tzinfo=NAIROBI)
 
@@ -191,35 +191,10 @@ async def test_lockout_ends_an_hour_after_the_oldest_counted_failure(session_fac
 # --------------------------------------------------------------------------- remote API
 
 
-class FakeStatusApi:
-    """The remote status API, scripted per test."""
-
-    def __init__(self) -> None:
-        self.calls: list[str] = []
-        self.failures_before_success = 0
-        self.failure_status = 503
-        self.delay = 0.0
-        self.body: object = PERSON_JSON
-
-    async def handle(self, request: web.Request) -> web.Response:
-        id_number = request.match_info["id_number"]
-        self.calls.append(id_number)
-        if self.delay:
-            await asyncio.sleep(self.delay)
-        if self.failures_before_success > 0:
-            self.failures_before_success -= 1
-            return web.json_response({"error": "boom"}, status=self.failure_status)
-        if id_number != "21000101":
-            return web.json_response({"error": "not found"}, status=404)
-        return web.json_response(self.body)
-
-
 @pytest.fixture
-async def fake_api(aiohttp_server) -> AsyncIterator[tuple[FakeStatusApi, str]]:
-    api = FakeStatusApi()
-    app = web.Application()
-    app.router.add_get("/v1/people/{id_number}/status", api.handle)
-    server = await aiohttp_server(app, host="127.0.0.1")
+async def fake_api(aiohttp_server) -> tuple[FakeStatusApi, str]:
+    api = FakeStatusApi({"21000101": PERSON_JSON})
+    server = await aiohttp_server(api.app())
     return api, str(server.make_url("/"))
 
 
@@ -289,7 +264,7 @@ async def test_remote_backend_times_out(fake_api, http):
 )
 async def test_a_malformed_answer_is_a_failure_never_nothing_pending(fake_api, http, body):
     api, url = fake_api
-    api.body = body
+    api.people["21000101"] = body
     with pytest.raises(StatusUnavailable):
         await _remote(http, url).lookup("21000101")
 

@@ -1,4 +1,5 @@
-"""Fixtures shared by the end-to-end modules (the processes themselves: tests/conftest.py)."""
+"""Fixtures shared by the end-to-end modules (the processes themselves: tests/conftest.py;
+their helpers: tests/support/processes.py)."""
 
 from __future__ import annotations
 
@@ -6,27 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.conftest import RunningService
-
-_UNKNOWN = object()
-
-
-class ActionClock:
-    """Sets the action server's ``ASSISTANT_NOW``, restarting it only when the value changes.
-
-    ``None`` is real time, the state every module starts and ends in.
-    """
-
-    def __init__(self, action_server: RunningService) -> None:
-        self._server = action_server
-        self._now: object = None
-
-    async def set(self, now: str | None) -> None:
-        if now == self._now:
-            return
-        self._now = _UNKNOWN  # a restart that fails leaves the clock unknown, so reset again
-        await self._server.restart(ASSISTANT_NOW=now)
-        self._now = now
+from tests.support.processes import ActionClock, RunningService
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,7 @@ from ntsa_assistant.training.booking import (
     cancel,
     export_rows,
     register,
-    session_counts,
+    training_session_counts,
 )
 
 pytestmark = pytest.mark.e2e
@@ -79,8 +79,8 @@ async def leave_one_seat(db: SessionFactory, tag: int) -> None:
     active = [r for r in await export_rows(db, SESSION) if r.registration.status != "cancelled"]
     for row in sorted(active, key=lambda r: r.registration.confirmed):  # waitlist first
         await cancel(db, row.registration.reference, now)
-    [counts] = await session_counts(db, SESSION)
-    for n in range(counts.session.capacity - 1):
+    [counts] = await training_session_counts(db, SESSION)
+    for n in range(counts.training_session.capacity - 1):
         applicant = Applicant(
             chat_id=-(tag * 100 + n),  # no such chat: reminders to it fail, and are logged
             full_name=f"Seat Filler {n}",
@@ -251,7 +251,7 @@ async def test_a_motorist_registers_then_moves_to_another_session(
     assert "trn-mot-02" in new_confirmation["text"]
     assert new_ics["document"]["file_name"].startswith("TRN-MOT-02")
     mine = [r for r in await export_rows(db) if r.registration.chat_id == chat_id]
-    assert sorted((r.registration.session.code, r.registration.status) for r in mine) == [
+    assert sorted((r.registration.training_session.code, r.registration.status) for r in mine) == [
         ("TRN-MOT-01", "cancelled"),
         ("TRN-MOT-02", "confirmed"),
     ]

@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 from icalendar import Calendar
 
 from ntsa_assistant.storage.models import Audience, Language, RegistrationStatus
-from ntsa_assistant.training.booking import RegistrationInfo, SessionInfo
+from ntsa_assistant.training.booking import RegistrationInfo, TrainingSessionInfo
 from ntsa_assistant.training.calendar import build_ics, event_uid, filename
 
-SESSION = SessionInfo(
+SESSION = TrainingSessionInfo(
     code="TRN-DLR-01",
     title="Motor dealers: linking your company",
     audience=Audience.MOTOR_DEALERS,
@@ -27,7 +27,7 @@ def info(reference: str = "TRN-ABCD-EFGH") -> RegistrationInfo:
         id=1,
         reference=reference,
         status=RegistrationStatus.CONFIRMED,
-        session=SESSION,
+        training_session=SESSION,
         chat_id=42,
         full_name="Wanjiru Kamau",
         phone="+254712345678",

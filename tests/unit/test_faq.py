@@ -33,7 +33,7 @@ def test_every_topic_renders_in_both_languages_at_every_phase(
         assert "}" not in text
     assert len(answer.text) < 600  # a few lines, the rest behind "more"
     if answer.more:
-        assert any(b.command == faq.MORE for b in answer.buttons)
+        assert any(b.intent == faq.MORE for b in answer.buttons)
 
 
 def test_answers_differ_by_language() -> None:
@@ -121,7 +121,7 @@ def test_training_offers_the_bots_registration() -> None:
     assert "virtual" in answer.text
     assert "in 8 days" in answer.text
     assert "Monday, 18 December 2023" in answer.text
-    commands = [b.command for b in answer.buttons]
+    commands = [b.intent for b in answer.buttons]
     assert commands == [faq.TRAINING_REGISTER, faq.MORE]
     assert "running now" in faq.answer(Topic.TRAINING, "en", eat(2023, 12, 20)).text
     assert "are over" in faq.answer(Topic.TRAINING, "en", AFTER).text
@@ -139,15 +139,15 @@ def test_more_gives_the_longer_text_without_another_more_button() -> None:
     short = faq.answer(Topic.TRAINING, "sw", BEFORE)
     longer = faq.more(Topic.TRAINING, "sw", BEFORE)
     assert longer.text == short.more
-    assert [b.command for b in longer.buttons] == [faq.TRAINING_REGISTER]
+    assert [b.intent for b in longer.buttons] == [faq.TRAINING_REGISTER]
     assert faq.more(Topic.WHY, "en", BEFORE).text == faq.answer(Topic.WHY, "en", BEFORE).text
-    more_button = next(b for b in short.buttons if b.command == faq.MORE)
-    assert more_button.args == {"faq_topic": "training"}
+    more_button = next(b for b in short.buttons if b.intent == faq.MORE)
+    assert more_button.entities == {"faq_topic": "training"}
 
 
 def test_menu_lists_every_topic_in_the_readers_language() -> None:
     menu = faq.menu("sw")
-    assert [b.command for b in menu.buttons] == [f"faq_{t}" for t in faq.MENU_TOPICS]
+    assert [b.intent for b in menu.buttons] == [f"faq_{t}" for t in faq.MENU_TOPICS]
     assert menu.buttons[0].title == "TIMS inafungwa lini"
     assert faq.menu("en").buttons[0].title == "When TIMS closes"
 
@@ -168,12 +168,12 @@ def test_likely_topics_keep_menu_topics_above_the_floor() -> None:
 
 def test_clarify_offers_topics_then_a_person() -> None:
     first = faq.clarify("en", [Topic.CLOSURE, Topic.LOGIN], repeated=False)
-    assert [b.command for b in first.buttons] == ["faq_closure", "faq_login", faq.MENU]
+    assert [b.intent for b in first.buttons] == ["faq_closure", "faq_login", faq.MENU]
     again = faq.clarify("sw", [Topic.CLOSURE], repeated=True)
-    assert [b.command for b in again.buttons] == [faq.HUMAN, faq.MENU]
+    assert [b.intent for b in again.buttons] == [faq.HUMAN, faq.MENU]
     assert "bado sijaelewa" in again.text
     nothing = faq.clarify("en", [], repeated=False)
-    assert [b.command for b in nothing.buttons] == [faq.MENU]
+    assert [b.intent for b in nothing.buttons] == [faq.MENU]
 
 
 def test_handoff_is_honest_that_no_agent_can_join_yet() -> None:

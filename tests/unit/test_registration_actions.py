@@ -7,8 +7,8 @@ from typing import Any
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions import training_slots as s
-from actions.registration import ValidateTrainingForm, payload
+from actions.training import slots as s
+from actions.training.form import ValidateTrainingForm, payload
 from ntsa_assistant.core.i18n import t
 
 

@@ -7,7 +7,7 @@ from typing import Any
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.base import reply_language
+from actions.tracker import reply_language
 from actions.runtime import resources
 from ntsa_assistant.core.i18n import spell_datetime, t
 from ntsa_assistant.training.queries import upcoming_sessions

@@ -2,7 +2,7 @@
 
 Actions stay thin: the rules live in :mod:`ntsa_assistant.training.booking`; this module turns
 the tracker into calls and the results into messages and slot events. Slot names are in
-:mod:`actions.training_slots`. A registration is written only by ``action_training_submit``,
+:mod:`actions.training.slots`. A registration is written only by ``action_training_submit``,
 after every field was validated and the user confirmed, so a stopped form saves nothing.
 """
 
@@ -19,8 +19,8 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions import training_slots as s
-from actions.base import LANGUAGE_SLOT, gateway_metadata, reply_language
+from actions.training import slots as s
+from actions.tracker import LANGUAGE_SLOT, gateway_metadata, reply_language
 from actions.runtime import resources
 from ntsa_assistant.core.i18n import (
     Lang,
@@ -38,7 +38,7 @@ from ntsa_assistant.training.booking import (
     InvalidInput,
     RegistrationError,
     RegistrationInfo,
-    SessionOffer,
+    TrainingOffer,
 )
 
 logger = logging.getLogger(__name__)
@@ -79,12 +79,12 @@ def seats_text(lang: Lang, seats: int) -> str:
 
 
 def session_menu(
-    lang: Lang, offers: list[SessionOffer], intent: str, **extra: str
+    lang: Lang, offers: list[TrainingOffer], intent: str, **extra: str
 ) -> tuple[str, list[dict[str, str]]]:
     """Numbered lines (title, full date) and one short button per session."""
     lines, buttons = [], []
     for number, offer in enumerate(offers, start=1):
-        session = offer.session
+        session = offer.training_session
         language = t(lang, f"training.language_{session.language.value}")
         lines.append(
             t(
@@ -118,13 +118,13 @@ def ics_message(lang: Lang, info: RegistrationInfo) -> Message:
         "filename": calendar.filename(info),
         "mime_type": calendar.MIME_TYPE,
         "content_base64": base64.b64encode(content).decode("ascii"),
-        "caption": t(lang, "registration.ics_caption", title=info.session.title),
+        "caption": t(lang, "registration.ics_caption", title=info.training_session.title),
     }
 
 
 def outcome_messages(lang: Lang, info: RegistrationInfo) -> list[Message]:
     """What a new (or existing) registration is told: confirmed + .ics, or waitlisted."""
-    session = info.session
+    session = info.training_session
     if not info.confirmed:
         text = t(
             lang,
@@ -211,12 +211,12 @@ class ValidateTrainingForm(FormValidationAction):
     ) -> dict[str, Any]:
         res = resources()
         try:
-            session = await registration.get_session(res.sessions, str(value))
-        except registration.UnknownSession:
+            session = await registration.get_training_session(res.sessions, str(value))
+        except registration.UnknownTrainingSession:
             return self._invalid(dispatcher, tracker, s.SESSION, "session_unknown") | {s.FULL: None}
         if session.starts_at <= res.clock.now():
             return self._invalid(dispatcher, tracker, s.SESSION, "session_started") | {s.FULL: None}
-        counts = await registration.session_counts(res.sessions, session.code)
+        counts = await registration.training_session_counts(res.sessions, session.code)
         full = counts[0].confirmed >= session.capacity
         if full and tracker.get_slot(s.WAITLIST) != s.YES:
             return {s.SESSION: None, s.FULL: session.code}  # the ask offers the waitlist
@@ -306,20 +306,20 @@ class AskSession(_Ask):
         assert audience is not None  # asked before the session
         offers = await registration.offers(res.sessions, res.clock.now(), audience, lang)
         full_code = tracker.get_slot(s.FULL)
-        full = next((o for o in offers if o.session.code == full_code), None)
+        full = next((o for o in offers if o.training_session.code == full_code), None)
         if full is not None:
             offers = [o for o in offers if o is not full]
             text = t(
                 lang,
                 "registration.session_full",
-                title=full.session.title,
-                when=spell_datetime(lang, full.session.starts_at),
+                title=full.training_session.title,
+                when=spell_datetime(lang, full.training_session.starts_at),
             )
             menu, buttons = session_menu(lang, offers, s.CHOOSE)
             waitlist = button(
                 t(lang, "registration.button_waitlist"),
                 s.CHOOSE,
-                training_session=full.session.code,
+                training_session=full.training_session.code,
                 training_waitlist=s.YES,
             )
             text = f"{text}\n\n{menu}" if menu else text
@@ -378,7 +378,9 @@ class AskConfirmed(_Ask):
     slot = s.CONFIRMED
 
     async def ask(self, dispatcher: CollectingDispatcher, tracker: Tracker, lang: Lang) -> None:
-        session = await registration.get_session(resources().sessions, tracker.get_slot(s.SESSION))
+        session = await registration.get_training_session(
+            resources().sessions, tracker.get_slot(s.SESSION)
+        )
         email = tracker.get_slot(s.EMAIL)
         pin = tracker.get_slot(s.KRA_PIN)
         text = t(
@@ -479,8 +481,8 @@ class ActionTrainingMyRegistrations(Action):
                     lang,
                     "registration.my_line",
                     reference=info.reference,
-                    title=info.session.title,
-                    when=spell_datetime(lang, info.session.starts_at),
+                    title=info.training_session.title,
+                    when=spell_datetime(lang, info.training_session.starts_at),
                     status=status_text(lang, info),
                 )
             )
@@ -534,8 +536,8 @@ class ActionTrainingCancel(_WithRegistration):
             lang,
             "registration.cancel_confirm",
             reference=info.reference,
-            title=info.session.title,
-            when=spell_datetime(lang, info.session.starts_at),
+            title=info.training_session.title,
+            when=spell_datetime(lang, info.training_session.starts_at),
         )
         ref = {"training_reference": info.reference}
         buttons = [
@@ -554,7 +556,12 @@ class ActionTrainingCancelConfirmed(_WithRegistration):
     ) -> None:
         res = resources()
         await registration.cancel(res.sessions, info.reference, res.clock.now(), chat_id(tracker))
-        text = t(lang, "registration.cancelled", reference=info.reference, title=info.session.title)
+        text = t(
+            lang,
+            "registration.cancelled",
+            reference=info.reference,
+            title=info.training_session.title,
+        )
         dispatcher.utter_message(text=text)
 
 
@@ -577,9 +584,9 @@ class ActionTrainingMove(_WithRegistration):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, lang: Lang, info: RegistrationInfo
     ) -> None:
         res = resources()
-        audience = info.session.audience
+        audience = info.training_session.audience
         offers = await registration.offers(res.sessions, res.clock.now(), audience, lang)
-        offers = [o for o in offers if o.session.code != info.session.code]
+        offers = [o for o in offers if o.training_session.code != info.training_session.code]
         if not offers:
             dispatcher.utter_message(text=t(lang, "registration.move_none"))
             return
@@ -596,7 +603,7 @@ class ActionTrainingMoveTo(_WithRegistration):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, lang: Lang, info: RegistrationInfo
     ) -> None:
         target = entity(tracker, s.SESSION_ENTITY)
-        if target is None or target == info.session.code:
+        if target is None or target == info.training_session.code:
             dispatcher.utter_message(text=t(lang, "registration.same_session"))
             return
         res = resources()

@@ -1,0 +1,1 @@
+"""Training actions: the registration form, managing registrations, the session listing."""

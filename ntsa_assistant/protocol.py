@@ -1,0 +1,160 @@
+"""The contract between the gateway (``bot``) and the action server (``actions``).
+
+Both sides import the names below; nothing that crosses the process boundary is spelt
+anywhere else. Rasa sits between them and only carries these strings:
+
+- **metadata** — what the gateway knows for sure about a turn, sent with the user's
+  message (DESIGN.md, "One message, end to end", step 3);
+- **payloads** — ``/intent{"entity": "value"}`` messages that only the gateway makes: for
+  its commands, for the contact button, and for buttons the assistant offered (a user's
+  own text is neutralised so it can never be one);
+- **custom replies** — what an action asks the gateway to render beyond text and buttons.
+
+A test checks that every intent named here exists in ``nlu/domain/*.yml``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from ntsa_assistant.core.identifiers import normalise_phone
+
+PAYLOAD_PREFIX = "/"
+
+
+class Meta(StrEnum):
+    """Metadata keys the gateway sets on a turn."""
+
+    CHANNEL = "channel"  # "telegram" or "local"
+    USER_LANGUAGE = "user_language"  # Telegram's language_code of the user, if any
+    CONTACT_IS_OWN = "contact_is_own"  # set only on a shared contact: is it the sender's own?
+    VERIFIED_PHONE = "verified_phone"  # E.164; only when CONTACT_IS_OWN is True
+
+
+class Intent(StrEnum):
+    """Intents sent as payloads: by the gateway's commands and contact button, and by the
+    buttons the assistant offers (the domain builds them; the gateway relays them)."""
+
+    CONTACT_SHARED = "contact_shared"
+    FAQ_MENU = "faq_menu"
+    FAQ_MORE = "faq_more"
+    CHOOSE_LANGUAGE = "choose_language"
+    SET_LANGUAGE = "set_language"
+    HUMAN_HANDOFF = "human_handoff"
+    STATUS_SEND_CODE = "status_send_code"
+    STATUS_CANCEL = "status_cancel"
+    TRAINING_REGISTER = "training_register"
+    TRAINING_CHOOSE = "training_choose"
+    TRAINING_SKIP = "training_skip"
+    TRAINING_CONFIRM = "training_confirm"
+    TRAINING_STOP = "training_stop"
+    TRAINING_CANCEL = "training_cancel"
+    TRAINING_CANCEL_CONFIRMED = "training_cancel_confirmed"
+    TRAINING_KEEP = "training_keep"
+    TRAINING_MOVE = "training_move"
+    TRAINING_MOVE_TO = "training_move_to"
+
+
+class Entity(StrEnum):
+    """Entities a payload may carry."""
+
+    FAQ_TOPIC = "faq_topic"
+    LANGUAGE = "language"
+    TRAINING_AUDIENCE = "training_audience"
+    TRAINING_SESSION = "training_session"
+    TRAINING_WAITLIST = "training_waitlist"
+    TRAINING_REFERENCE = "training_reference"
+
+
+class Custom(StrEnum):
+    """Kinds of custom reply (``{"type": kind, ...}``) the gateway renders."""
+
+    REQUEST_CONTACT = "request_contact"  # text + a one-tap "share my phone" keyboard
+    REMOVE_KEYBOARD = "remove_keyboard"  # text, and the share keyboard goes away
+    DOCUMENT = "document"  # a file: filename, mime_type, content_base64, caption
+
+
+def payload(intent: str, entities: Mapping[str, str] | None = None) -> str:
+    """``/faq_more{"faq_topic":"closure"}`` — a message Rasa reads as that intent."""
+    if not entities:
+        return f"{PAYLOAD_PREFIX}{intent}"
+    return f"{PAYLOAD_PREFIX}{intent}{json.dumps(dict(entities), separators=(',', ':'))}"
+
+
+def is_payload(text: str | None) -> bool:
+    """Whether a message is a payload (a button tap), which says nothing of its language."""
+    return bool(text) and str(text).startswith(PAYLOAD_PREFIX)
+
+
+@dataclass(frozen=True)
+class Button:
+    """A button the assistant offers: tapping it sends ``intent`` with ``entities``."""
+
+    title: str
+    intent: Intent | str
+    entities: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def payload(self) -> str:
+        return payload(self.intent, self.entities)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the assistant says: a text, its buttons, and for some answers a longer part."""
+
+    text: str
+    more: str | None = None
+    buttons: tuple[Button, ...] = ()
+
+
+# --- custom replies ---------------------------------------------------------------------
+
+
+def request_contact(text: str, button: str) -> dict[str, Any]:
+    return {"type": Custom.REQUEST_CONTACT.value, "text": text, "button": button}
+
+
+def remove_keyboard(text: str) -> dict[str, Any]:
+    return {"type": Custom.REMOVE_KEYBOARD.value, "text": text}
+
+
+def document(filename: str, mime_type: str, content: bytes, caption: str) -> dict[str, Any]:
+    return {
+        "type": Custom.DOCUMENT.value,
+        "filename": filename,
+        "mime_type": mime_type,
+        "content_base64": base64.b64encode(content).decode("ascii"),
+        "caption": caption,
+    }
+
+
+# --- the contact claim --------------------------------------------------------------------
+
+
+def contact_metadata(own: bool, phone_number: str | None) -> dict[str, Any]:
+    """The gateway's claim about a shared contact: the phone only when it is the sender's own."""
+    claim: dict[str, Any] = {Meta.CONTACT_IS_OWN.value: own}
+    phone = normalise_phone(phone_number) if own else None
+    if phone is not None:
+        claim[Meta.VERIFIED_PHONE.value] = phone
+    return claim
+
+
+def is_contact_turn(metadata: Mapping[str, Any]) -> bool:
+    """Whether this turn carries a shared contact (own or not)."""
+    return Meta.CONTACT_IS_OWN.value in metadata
+
+
+def proven_phone(metadata: Mapping[str, Any]) -> str | None:
+    """The phone Telegram vouches for: only the sender's own contact (``is True``, not any
+    truthy value), only from metadata, and only a valid number (E.164); else None."""
+    if metadata.get(Meta.CONTACT_IS_OWN.value) is not True:
+        return None
+    raw = metadata.get(Meta.VERIFIED_PHONE.value)
+    return normalise_phone(raw) if isinstance(raw, str) else None

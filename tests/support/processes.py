@@ -1,0 +1,71 @@
+"""Helpers for the end-to-end fixtures: the real processes (Rasa, the action server, the
+gateway) as :class:`tools.stack.Service` objects, their ports, logs and the action
+server's clock.
+
+The fixtures themselves live in ``tests/conftest.py`` and ``tests/e2e/conftest.py``; they
+and the tests import these helpers from here.
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+
+from tools.stack import ROOT, Service
+
+BOT_TOKEN = "123456:TEST"
+LOG_DIR = ROOT / "var" / "log" / "tests"
+READY_WITHIN = 240.0
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listened on a moment ago."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class RunningService:
+    """A started :class:`~tools.stack.Service` and the URL it answers on."""
+
+    service: Service
+    url: str
+
+    async def stop(self) -> None:
+        await self.service.stop()
+
+    async def start(self) -> None:
+        await self.service.start()
+        await self.service.wait_ready(READY_WITHIN)
+
+    async def restart(self, **env: str | None) -> None:
+        """Restarts the process; ``env`` changes its environment (None removes a key)."""
+        await self.service.stop()
+        for key, value in env.items():
+            if value is None:
+                self.service.env.pop(key, None)
+            else:
+                self.service.env[key] = value
+        await self.start()
+
+
+_UNKNOWN = object()
+
+
+class ActionClock:
+    """Sets the action server's ``ASSISTANT_NOW``, restarting it only when the value changes.
+
+    ``None`` is real time, the state every module starts and ends in.
+    """
+
+    def __init__(self, action_server: RunningService) -> None:
+        self._server = action_server
+        self._now: object = None
+
+    async def set(self, now: str | None) -> None:
+        if now == self._now:
+            return
+        self._now = _UNKNOWN  # a restart that fails leaves the clock unknown, so reset again
+        await self._server.restart(ASSISTANT_NOW=now)
+        self._now = now
