@@ -83,6 +83,7 @@ lint: $(STAMPS)/app
 	$(APP_VENV)/bin/ruff check .
 	$(APP_VENV)/bin/ruff format --check .
 	$(APP_VENV)/bin/lint-imports
+	$(APP_VENV)/bin/mypy
 
 test: setup lint
 	$(APP_VENV)/bin/pytest

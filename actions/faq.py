@@ -8,10 +8,10 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.tracker import reply_language
-from actions.replies import send
 from actions.language import remember_detected
+from actions.replies import send
 from actions.runtime import resources
+from actions.tracker import reply_language
 from ntsa_assistant.faq import answers as faq
 from ntsa_assistant.faq.answers import Topic
 

@@ -15,9 +15,9 @@ from rasa_sdk import Action, FormValidationAction, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.tracker import gateway_metadata, reply_language
 from actions.language import remember_detected
 from actions.runtime import resources
+from actions.tracker import gateway_metadata, reply_language
 from ntsa_assistant.core.i18n import t
 from ntsa_assistant.core.masking import mask_id_number
 from ntsa_assistant.status import lookup as status

@@ -17,15 +17,13 @@ from telegram.ext import Application
 
 from bot.context import GatewayContext
 from ntsa_assistant.core.clock import Clock
-from ntsa_assistant.core.i18n import spell_datetime, t
 from ntsa_assistant.core.settings import Settings
 from ntsa_assistant.storage.engine import SessionFactory
-from ntsa_assistant.training import calendar
-from ntsa_assistant.training.booking import (
-    PROMOTED,
+from ntsa_assistant.training import calendar, texts
+from ntsa_assistant.training.booking import PROMOTED
+from ntsa_assistant.training.outbox import (
     Notice,
     NoticeOutcome,
-    RegistrationInfo,
     claim_notices,
     finish_notice,
     release_notice,
@@ -36,6 +34,7 @@ from ntsa_assistant.training.reminders import (
     finish_reminder,
     parse_offsets,
 )
+from ntsa_assistant.training.views import RegistrationInfo
 
 logger = logging.getLogger(__name__)
 
@@ -90,34 +89,16 @@ async def _deliver_notice(bot: Bot, sessions: SessionFactory, clock: Clock, noti
 
 async def _promotion(bot: Bot, info: RegistrationInfo, clock: Clock) -> None:
     lang = info.language.value
-    session = info.training_session
-    text = t(
-        lang,
-        "registration.promoted",
-        title=session.title,
-        when=spell_datetime(lang, session.starts_at),
-        reference=info.reference,
-        join_url=session.join_url,
-    )
-    await bot.send_message(info.chat_id, text)
+    await bot.send_message(info.chat_id, texts.promoted(lang, info))
     document = InputFile(
         calendar.build_ics(info, lang, clock.now()), filename=calendar.filename(info)
     )
-    caption = t(lang, "registration.ics_caption", title=session.title)
-    await bot.send_document(info.chat_id, document, caption=caption)
+    await bot.send_document(info.chat_id, document, caption=texts.calendar_caption(lang, info))
 
 
 def _reminder_text(reminder: Reminder) -> str:
     info = reminder.registration
-    lang = info.language.value
-    return t(
-        lang,
-        "registration.reminder",
-        title=info.training_session.title,
-        when=spell_datetime(lang, info.training_session.starts_at),
-        join_url=info.training_session.join_url,
-        reference=info.reference,
-    )
+    return texts.reminder(info.language.value, info)
 
 
 async def _send(bot: Bot, info: RegistrationInfo, text: str) -> bool:

@@ -1,16 +1,13 @@
-"""Training registration in chat: the form's questions and checks, submit, and managing.
+"""Training registration in chat: the form's checks, its questions, and submit.
 
-Actions stay thin: the rules live in :mod:`ntsa_assistant.training.booking`; this module turns
-the tracker into calls and the results into messages and slot events. Slot names are in
-:mod:`actions.training.slots`. A registration is written only by ``action_training_submit``,
-after every field was validated and the user confirmed, so a stopped form saves nothing.
+Rules and texts live in :mod:`ntsa_assistant.training`; these actions map slots to a domain
+call and its result to messages and slot events. A registration is written only by
+``action_training_submit``, after every field was validated and the user confirmed, so a
+stopped form saves nothing; submit checks every field again (it never trusts slots).
 """
 
 from __future__ import annotations
 
-import base64
-import json
-import logging
 from abc import ABC, abstractmethod
 from typing import Any
 
@@ -19,151 +16,17 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.training import slots as s
-from actions.tracker import LANGUAGE_SLOT, gateway_metadata, reply_language
+from actions.replies import send, send_custom
 from actions.runtime import resources
-from ntsa_assistant.core.i18n import (
-    Lang,
-    normalise_language,
-    spell_datetime,
-    spell_short_datetime,
-    t,
-)
-from ntsa_assistant.core.masking import mask_kra_pin, mask_phone
+from actions.tracker import LANGUAGE_SLOT, Turn
+from actions.training import slots as s
+from actions.training.common import chat_id, flow_language, reset_form
+from ntsa_assistant.core.i18n import Lang
+from ntsa_assistant.protocol import Intent
 from ntsa_assistant.storage.models import Language
-from ntsa_assistant.training import booking as registration
-from ntsa_assistant.training import calendar
-from ntsa_assistant.training.booking import (
-    Applicant,
-    InvalidInput,
-    RegistrationError,
-    RegistrationInfo,
-    TrainingOffer,
-)
-
-logger = logging.getLogger(__name__)
-
-Message = dict[str, Any]
-START = "training_register"
-
-
-# --- helpers: language, buttons, texts -------------------------------------------------------
-
-
-def flow_language(tracker: Tracker) -> Lang:
-    """The language the flow started in (typed names must not switch it)."""
-    slot = tracker.get_slot(LANGUAGE_SLOT)
-    return normalise_language(slot) if slot else reply_language(tracker)
-
-
-def payload(intent: str, **entities: str) -> str:
-    if not entities:
-        return f"/{intent}"
-    return f"/{intent}{json.dumps(entities, separators=(',', ':'))}"
-
-
-def button(title: str, intent: str, **entities: str) -> dict[str, str]:
-    return {"title": title, "payload": payload(intent, **entities)}
-
-
-def stop_button(lang: Lang) -> dict[str, str]:
-    return button(t(lang, "registration.button_stop"), s.STOP)
-
-
-def seats_text(lang: Lang, seats: int) -> str:
-    if seats <= 0:
-        return t(lang, "registration.seats_full")
-    if seats == 1:
-        return t(lang, "registration.seat_left")
-    return t(lang, "registration.seats_left", count=seats)
-
-
-def session_menu(
-    lang: Lang, offers: list[TrainingOffer], intent: str, **extra: str
-) -> tuple[str, list[dict[str, str]]]:
-    """Numbered lines (title, full date) and one short button per session."""
-    lines, buttons = [], []
-    for number, offer in enumerate(offers, start=1):
-        session = offer.training_session
-        language = t(lang, f"training.language_{session.language.value}")
-        lines.append(
-            t(
-                lang,
-                "registration.session_line",
-                number=number,
-                title=session.title,
-                when=spell_datetime(lang, session.starts_at),
-                language=language,
-                seats=seats_text(lang, offer.seats_left),
-            )
-        )
-        title = (
-            f"{number}. {spell_short_datetime(lang, session.starts_at)} "
-            f"({session.language.value.upper()}) · {seats_text(lang, offer.seats_left)}"
-        )
-        buttons.append(button(title, intent, **extra, training_session=session.code))
-    return "\n".join(lines), buttons
-
-
-def status_text(lang: Lang, info: RegistrationInfo) -> str:
-    if info.confirmed:
-        return t(lang, "registration.status_confirmed")
-    return t(lang, "registration.status_waitlisted", position=info.waitlist_position)
-
-
-def ics_message(lang: Lang, info: RegistrationInfo) -> Message:
-    content = calendar.build_ics(info, lang, resources().clock.now())
-    return {
-        "type": "document",
-        "filename": calendar.filename(info),
-        "mime_type": calendar.MIME_TYPE,
-        "content_base64": base64.b64encode(content).decode("ascii"),
-        "caption": t(lang, "registration.ics_caption", title=info.training_session.title),
-    }
-
-
-def outcome_messages(lang: Lang, info: RegistrationInfo) -> list[Message]:
-    """What a new (or existing) registration is told: confirmed + .ics, or waitlisted."""
-    session = info.training_session
-    if not info.confirmed:
-        text = t(
-            lang,
-            "registration.waitlisted",
-            title=session.title,
-            position=info.waitlist_position,
-            reference=info.reference,
-        )
-        return [{"text": text}]
-    text = t(
-        lang,
-        "registration.confirmed",
-        reference=info.reference,
-        title=session.title,
-        when=spell_datetime(lang, session.starts_at),
-        join_url=session.join_url,
-    )
-    return [{"text": text}, {"json_message": ics_message(lang, info)}]
-
-
-def send(dispatcher: CollectingDispatcher, messages: list[Message]) -> None:
-    for message in messages:
-        dispatcher.utter_message(**message)
-
-
-def reset_form() -> list[EventType]:
-    return [SlotSet(slot, None) for slot in s.FORM_SLOTS]
-
-
-def entity(tracker: Tracker, name: str) -> str | None:
-    value = next(tracker.get_latest_entity_values(name), None)
-    return str(value) if value else None
-
-
-def chat_id(tracker: Tracker) -> int:
-    return int(tracker.sender_id)
-
-
-# --- the form --------------------------------------------------------------------------------
+from ntsa_assistant.training import booking, queries, rules, texts
+from ntsa_assistant.training.rules import InvalidInput, RegistrationError
+from ntsa_assistant.training.views import RegistrationInfo
 
 
 class ValidateTrainingForm(FormValidationAction):
@@ -179,7 +42,7 @@ class ValidateTrainingForm(FormValidationAction):
         tracker: Tracker,
         domain: DomainDict,
     ) -> list[str]:
-        if registration.needs_kra_pin(registration.parse_audience(tracker.get_slot(s.AUDIENCE))):
+        if rules.needs_kra_pin(rules.parse_audience(tracker.get_slot(s.AUDIENCE))):
             return domain_slots
         return [slot for slot in domain_slots if slot != s.KRA_PIN]
 
@@ -187,23 +50,21 @@ class ValidateTrainingForm(FormValidationAction):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
         """A contact shared with the gateway's button: trusted only when it is their own."""
-        intent = (tracker.latest_message.get("intent") or {}).get("name")
-        if intent != s.CONTACT_SHARED or tracker.get_slot(s.REQUESTED_SLOT) != s.PHONE:
+        turn = Turn(tracker)
+        if turn.intent != Intent.CONTACT_SHARED or turn.slot(s.REQUESTED_SLOT) != s.PHONE:
             return {}
-        metadata = gateway_metadata(tracker)
-        phone = metadata.get("verified_phone") if metadata.get("contact_is_own") else None
-        return {s.PHONE: str(phone) if phone else s.NOT_OWN_CONTACT}
+        return {s.PHONE: turn.proven_phone or s.NOT_OWN_CONTACT}
 
     def _invalid(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, slot: str, reason: str
     ) -> dict[str, Any]:
-        dispatcher.utter_message(text=t(flow_language(tracker), f"registration.{reason}"))
+        dispatcher.utter_message(text=texts.say(flow_language(tracker), reason))
         return {slot: None}
 
     async def validate_training_audience(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        audience = registration.parse_audience(value)
+        audience = rules.parse_audience(value)
         return {s.AUDIENCE: audience.value if audience else None}
 
     async def validate_training_session(
@@ -211,53 +72,50 @@ class ValidateTrainingForm(FormValidationAction):
     ) -> dict[str, Any]:
         res = resources()
         try:
-            session = await registration.get_training_session(res.sessions, str(value))
-        except registration.UnknownTrainingSession:
-            return self._invalid(dispatcher, tracker, s.SESSION, "session_unknown") | {s.FULL: None}
-        if session.starts_at <= res.clock.now():
-            return self._invalid(dispatcher, tracker, s.SESSION, "session_started") | {s.FULL: None}
-        counts = await registration.training_session_counts(res.sessions, session.code)
-        full = counts[0].confirmed >= session.capacity
-        if full and tracker.get_slot(s.WAITLIST) != s.YES:
-            return {s.SESSION: None, s.FULL: session.code}  # the ask offers the waitlist
-        return {s.SESSION: session.code, s.FULL: None}
+            offer = await queries.choose(res.sessions, str(value), res.clock.now())
+        except RegistrationError as refused:
+            return self._invalid(dispatcher, tracker, s.SESSION, refused.reason) | {s.FULL: None}
+        code = offer.training_session.code
+        if offer.seats_left == 0 and tracker.get_slot(s.WAITLIST) != s.YES:
+            return {s.SESSION: None, s.FULL: code}  # the question offers the waitlist
+        return {s.SESSION: code, s.FULL: None}
+
+    async def _checked(
+        self,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        slot: str,
+        parse: Any,
+        value: Any,
+    ) -> dict[str, Any]:
+        try:
+            return {slot: parse(str(value))}
+        except InvalidInput as bad:
+            return self._invalid(dispatcher, tracker, slot, bad.reason)
 
     async def validate_training_name(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        try:
-            return {s.NAME: registration.validate_name(str(value))}
-        except InvalidInput as bad:
-            return self._invalid(dispatcher, tracker, s.NAME, bad.reason)
+        return await self._checked(dispatcher, tracker, s.NAME, rules.validate_name, value)
 
     async def validate_training_phone(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
         if value == s.NOT_OWN_CONTACT:
             return self._invalid(dispatcher, tracker, s.PHONE, "phone_not_own")
-        try:
-            phone = registration.validate_phone(str(value))
-        except InvalidInput as bad:
-            return self._invalid(dispatcher, tracker, s.PHONE, bad.reason)
-        return {s.PHONE: phone}
+        return await self._checked(dispatcher, tracker, s.PHONE, rules.validate_phone, value)
 
     async def validate_training_email(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
         if value == s.SKIPPED:
             return {s.EMAIL: s.SKIPPED}
-        try:
-            return {s.EMAIL: registration.validate_email(str(value))}
-        except InvalidInput as bad:
-            return self._invalid(dispatcher, tracker, s.EMAIL, bad.reason)
+        return await self._checked(dispatcher, tracker, s.EMAIL, rules.validate_email, value)
 
     async def validate_training_kra_pin(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        try:
-            return {s.KRA_PIN: registration.validate_kra_pin(str(value))}
-        except InvalidInput as bad:
-            return self._invalid(dispatcher, tracker, s.KRA_PIN, bad.reason)
+        return await self._checked(dispatcher, tracker, s.KRA_PIN, rules.validate_kra_pin, value)
 
     async def validate_training_confirmed(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -276,10 +134,11 @@ class _Ask(Action, ABC):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        typed_start = (tracker.latest_message.get("intent") or {}).get("name") == START
-        lang = reply_language(tracker) if typed_start else flow_language(tracker)
+        turn = Turn(tracker)
+        typed_start = turn.intent == Intent.TRAINING_REGISTER
+        lang = turn.language if typed_start else flow_language(tracker)
         await self.ask(dispatcher, tracker, lang)
-        return [] if tracker.get_slot(LANGUAGE_SLOT) == lang else [SlotSet(LANGUAGE_SLOT, lang)]
+        return [] if turn.slot(LANGUAGE_SLOT) == lang else [SlotSet(LANGUAGE_SLOT, lang)]
 
     @abstractmethod
     async def ask(self, dispatcher: CollectingDispatcher, tracker: Tracker, lang: Lang) -> None:
@@ -290,11 +149,7 @@ class AskAudience(_Ask):
     slot = s.AUDIENCE
 
     async def ask(self, dispatcher: CollectingDispatcher, tracker: Tracker, lang: Lang) -> None:
-        buttons = [
-            button(t(lang, f"registration.audience.{a.value}"), s.CHOOSE, training_audience=a.value)
-            for a in registration.CHOOSABLE_AUDIENCES
-        ]
-        dispatcher.utter_message(text=t(lang, "registration.ask_audience"), buttons=buttons)
+        send(dispatcher, texts.ask_audience(lang))
 
 
 class AskSession(_Ask):
@@ -302,102 +157,62 @@ class AskSession(_Ask):
 
     async def ask(self, dispatcher: CollectingDispatcher, tracker: Tracker, lang: Lang) -> None:
         res = resources()
-        audience = registration.parse_audience(tracker.get_slot(s.AUDIENCE))
-        assert audience is not None  # asked before the session
-        offers = await registration.offers(res.sessions, res.clock.now(), audience, lang)
+        audience = rules.parse_audience(tracker.get_slot(s.AUDIENCE))
+        offers = await queries.offers(res.sessions, res.clock.now(), audience, lang)
         full_code = tracker.get_slot(s.FULL)
         full = next((o for o in offers if o.training_session.code == full_code), None)
-        if full is not None:
-            offers = [o for o in offers if o is not full]
-            text = t(
-                lang,
-                "registration.session_full",
-                title=full.training_session.title,
-                when=spell_datetime(lang, full.training_session.starts_at),
-            )
-            menu, buttons = session_menu(lang, offers, s.CHOOSE)
-            waitlist = button(
-                t(lang, "registration.button_waitlist"),
-                s.CHOOSE,
-                training_session=full.training_session.code,
-                training_waitlist=s.YES,
-            )
-            text = f"{text}\n\n{menu}" if menu else text
-            dispatcher.utter_message(text=text, buttons=[waitlist, *buttons, stop_button(lang)])
-            return
-        if not offers:
-            dispatcher.utter_message(
-                text=t(lang, "registration.no_sessions"), buttons=[stop_button(lang)]
-            )
-            return
-        menu, buttons = session_menu(lang, offers, s.CHOOSE)
-        text = f"{t(lang, 'registration.ask_session')}\n{menu}"
-        dispatcher.utter_message(text=text, buttons=[*buttons, stop_button(lang)])
+        send(dispatcher, texts.ask_session(lang, offers, full))
 
 
 class AskName(_Ask):
     slot = s.NAME
 
     async def ask(self, dispatcher: CollectingDispatcher, tracker: Tracker, lang: Lang) -> None:
-        dispatcher.utter_message(text=t(lang, "registration.ask_name"), buttons=[stop_button(lang)])
+        send(dispatcher, texts.ask_name(lang))
 
 
 class AskPhone(_Ask):
     slot = s.PHONE
 
     async def ask(self, dispatcher: CollectingDispatcher, tracker: Tracker, lang: Lang) -> None:
-        dispatcher.utter_message(
-            json_message={
-                "type": "request_contact",
-                "text": t(lang, "registration.ask_phone"),
-                "button": t(lang, "registration.button_share_phone"),
-            }
-        )
+        send_custom(dispatcher, texts.ask_phone(lang))
 
 
 class AskEmail(_Ask):
     slot = s.EMAIL
 
     async def ask(self, dispatcher: CollectingDispatcher, tracker: Tracker, lang: Lang) -> None:
-        skip = button(t(lang, "registration.button_skip"), s.SKIP)
-        dispatcher.utter_message(
-            text=t(lang, "registration.ask_email"), buttons=[skip, stop_button(lang)]
-        )
+        send(dispatcher, texts.ask_email(lang))
 
 
 class AskKraPin(_Ask):
     slot = s.KRA_PIN
 
     async def ask(self, dispatcher: CollectingDispatcher, tracker: Tracker, lang: Lang) -> None:
-        dispatcher.utter_message(
-            text=t(lang, "registration.ask_kra_pin"), buttons=[stop_button(lang)]
-        )
+        send(dispatcher, texts.ask_kra_pin(lang))
+
+
+def _email(tracker: Tracker) -> str | None:
+    email = tracker.get_slot(s.EMAIL)
+    return None if email in (None, s.SKIPPED) else str(email)
 
 
 class AskConfirmed(_Ask):
     slot = s.CONFIRMED
 
     async def ask(self, dispatcher: CollectingDispatcher, tracker: Tracker, lang: Lang) -> None:
-        session = await registration.get_training_session(
+        chosen = await queries.get_training_session(
             resources().sessions, tracker.get_slot(s.SESSION)
         )
-        email = tracker.get_slot(s.EMAIL)
-        pin = tracker.get_slot(s.KRA_PIN)
-        text = t(
+        answer = texts.ask_confirmation(
             lang,
-            "registration.confirm",
-            title=session.title,
-            when=spell_datetime(lang, session.starts_at),
+            chosen,
             name=tracker.get_slot(s.NAME),
-            phone=mask_phone(tracker.get_slot(s.PHONE)),
-            email=email if email and email != s.SKIPPED else t(lang, "registration.no_email"),
-            pin_line=t(lang, "registration.confirm_pin_line", pin=mask_kra_pin(pin)) if pin else "",
+            phone=tracker.get_slot(s.PHONE),
+            email=_email(tracker),
+            kra_pin=tracker.get_slot(s.KRA_PIN),
         )
-        confirm = button(t(lang, "registration.button_confirm"), s.CONFIRM)
-        dispatcher.utter_message(text=text, buttons=[confirm, stop_button(lang)])
-
-
-# --- after the form ------------------------------------------------------------------------
+        send(dispatcher, answer)
 
 
 class ActionTrainingSubmit(Action):
@@ -411,29 +226,36 @@ class ActionTrainingSubmit(Action):
     ) -> list[EventType]:
         lang = flow_language(tracker)
         if tracker.get_slot(s.CONFIRMED) != s.YES:
-            dispatcher.utter_message(text=t(lang, "registration.stopped"))
+            dispatcher.utter_message(text=texts.say(lang, "stopped"))
             return reset_form()
-        email = tracker.get_slot(s.EMAIL)
-        applicant = Applicant(
-            chat_id=chat_id(tracker),
-            full_name=tracker.get_slot(s.NAME),
-            phone=tracker.get_slot(s.PHONE),
-            language=Language(lang),
-            email=None if email in (None, s.SKIPPED) else email,
-            kra_pin=tracker.get_slot(s.KRA_PIN),
-        )
         res = resources()
         try:
-            result = await registration.register(
+            applicant = rules.applicant(
+                chat_id=chat_id(tracker),
+                name=str(tracker.get_slot(s.NAME) or ""),
+                phone=str(tracker.get_slot(s.PHONE) or ""),
+                language=Language(lang),
+                email=_email(tracker),
+                kra_pin=tracker.get_slot(s.KRA_PIN),
+                audience=rules.parse_audience(tracker.get_slot(s.AUDIENCE)),
+            )
+            result = await booking.register(
                 res.sessions, tracker.get_slot(s.SESSION), applicant, res.clock.now()
             )
-        except RegistrationError as refused:
-            dispatcher.utter_message(text=t(lang, f"registration.{refused.reason}"))
+        except (RegistrationError, InvalidInput) as refused:
+            dispatcher.utter_message(text=texts.say(lang, refused.reason))
             return reset_form()
         if result.existing:
-            dispatcher.utter_message(text=t(lang, "registration.already"))
-        send(dispatcher, outcome_messages(lang, result.registration))
+            dispatcher.utter_message(text=texts.say(lang, "already"))
+        send_outcome(dispatcher, lang, result.registration)
         return reset_form()
+
+
+def send_outcome(dispatcher: CollectingDispatcher, lang: Lang, info: RegistrationInfo) -> None:
+    """Confirmed: the text and the calendar file; waitlisted: the text."""
+    dispatcher.utter_message(text=texts.outcome(lang, info))
+    if info.confirmed:
+        send_custom(dispatcher, texts.calendar_file(lang, info, resources().clock.now()))
 
 
 class ActionTrainingStopped(Action):
@@ -443,176 +265,5 @@ class ActionTrainingStopped(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        dispatcher.utter_message(text=t(flow_language(tracker), "registration.stopped"))
+        dispatcher.utter_message(text=texts.say(flow_language(tracker), "stopped"))
         return reset_form()
-
-
-# --- managing registrations ----------------------------------------------------------------
-
-
-def manage_language(tracker: Tracker) -> tuple[Lang, list[EventType]]:
-    """Typed requests set the language; button taps keep the remembered one."""
-    lang = (
-        flow_language(tracker)
-        if tracker.latest_message.get("text", "").startswith("/")
-        else (reply_language(tracker))
-    )
-    return lang, ([] if tracker.get_slot(LANGUAGE_SLOT) == lang else [SlotSet(LANGUAGE_SLOT, lang)])
-
-
-class ActionTrainingMyRegistrations(Action):
-    def name(self) -> str:
-        return "action_training_my_registrations"
-
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> list[EventType]:
-        lang, events = manage_language(tracker)
-        res = resources()
-        mine = await registration.my_registrations(res.sessions, chat_id(tracker), res.clock.now())
-        if not mine:
-            dispatcher.utter_message(text=t(lang, "registration.my_none"))
-            return events
-        lines = [t(lang, "registration.my_header")]
-        buttons = []
-        for info in mine:
-            lines.append(
-                t(
-                    lang,
-                    "registration.my_line",
-                    reference=info.reference,
-                    title=info.training_session.title,
-                    when=spell_datetime(lang, info.training_session.starts_at),
-                    status=status_text(lang, info),
-                )
-            )
-            ref = {"training_reference": info.reference}
-            buttons.append(
-                button(t(lang, "registration.button_cancel", **_ref(info)), s.CANCEL, **ref)
-            )
-            buttons.append(button(t(lang, "registration.button_move", **_ref(info)), s.MOVE, **ref))
-        dispatcher.utter_message(text="\n".join(lines), buttons=buttons)
-        return events
-
-
-def _ref(info: RegistrationInfo) -> dict[str, str]:
-    return {"reference": info.reference}
-
-
-class _WithRegistration(Action, ABC):
-    """A manage action about one registration of this chat, named by the button's entity."""
-
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> list[EventType]:
-        lang, events = manage_language(tracker)
-        reference = entity(tracker, s.REFERENCE_ENTITY)
-        if reference is None:  # typed "cancel my registration": show them to pick from
-            return await ActionTrainingMyRegistrations().run(dispatcher, tracker, domain)
-        try:
-            info = await registration.find_registration(
-                resources().sessions, reference, chat_id(tracker)
-            )
-            await self.handle(dispatcher, tracker, lang, info)
-        except RegistrationError as refused:
-            dispatcher.utter_message(text=t(lang, f"registration.{refused.reason}"))
-        return events
-
-    @abstractmethod
-    async def handle(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, lang: Lang, info: RegistrationInfo
-    ) -> None:
-        """Acts on the chat's registration ``info``."""
-
-
-class ActionTrainingCancel(_WithRegistration):
-    def name(self) -> str:
-        return "action_training_cancel"
-
-    async def handle(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, lang: Lang, info: RegistrationInfo
-    ) -> None:
-        text = t(
-            lang,
-            "registration.cancel_confirm",
-            reference=info.reference,
-            title=info.training_session.title,
-            when=spell_datetime(lang, info.training_session.starts_at),
-        )
-        ref = {"training_reference": info.reference}
-        buttons = [
-            button(t(lang, "registration.button_yes_cancel"), s.CANCEL_CONFIRMED, **ref),
-            button(t(lang, "registration.button_keep"), s.KEEP),
-        ]
-        dispatcher.utter_message(text=text, buttons=buttons)
-
-
-class ActionTrainingCancelConfirmed(_WithRegistration):
-    def name(self) -> str:
-        return "action_training_cancel_confirmed"
-
-    async def handle(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, lang: Lang, info: RegistrationInfo
-    ) -> None:
-        res = resources()
-        await registration.cancel(res.sessions, info.reference, res.clock.now(), chat_id(tracker))
-        text = t(
-            lang,
-            "registration.cancelled",
-            reference=info.reference,
-            title=info.training_session.title,
-        )
-        dispatcher.utter_message(text=text)
-
-
-class ActionTrainingKeep(Action):
-    def name(self) -> str:
-        return "action_training_keep"
-
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> list[EventType]:
-        dispatcher.utter_message(text=t(flow_language(tracker), "registration.kept"))
-        return []
-
-
-class ActionTrainingMove(_WithRegistration):
-    def name(self) -> str:
-        return "action_training_move"
-
-    async def handle(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, lang: Lang, info: RegistrationInfo
-    ) -> None:
-        res = resources()
-        audience = info.training_session.audience
-        offers = await registration.offers(res.sessions, res.clock.now(), audience, lang)
-        offers = [o for o in offers if o.training_session.code != info.training_session.code]
-        if not offers:
-            dispatcher.utter_message(text=t(lang, "registration.move_none"))
-            return
-        menu, buttons = session_menu(lang, offers, s.MOVE_TO, training_reference=info.reference)
-        text = f"{t(lang, 'registration.move_choose', reference=info.reference)}\n{menu}"
-        dispatcher.utter_message(text=text, buttons=buttons)
-
-
-class ActionTrainingMoveTo(_WithRegistration):
-    def name(self) -> str:
-        return "action_training_move_to"
-
-    async def handle(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, lang: Lang, info: RegistrationInfo
-    ) -> None:
-        target = entity(tracker, s.SESSION_ENTITY)
-        if target is None or target == info.training_session.code:
-            dispatcher.utter_message(text=t(lang, "registration.same_session"))
-            return
-        res = resources()
-        result = await registration.move(
-            res.sessions, info.reference, target, chat_id(tracker), res.clock.now()
-        )
-        if result.cancelled is None:
-            dispatcher.utter_message(text=t(lang, "registration.already"))
-        else:
-            moved = t(lang, "registration.moved", old_reference=info.reference)
-            dispatcher.utter_message(text=moved)
-        send(dispatcher, outcome_messages(lang, result.moved.registration))

@@ -14,14 +14,14 @@ from typing import IO
 from ntsa_assistant.cli.common import EXIT_FAILED, EXIT_OK, Subparsers, open_sessions
 from ntsa_assistant.core.clock import NAIROBI
 from ntsa_assistant.core.settings import Settings
-from ntsa_assistant.training.booking import (
+from ntsa_assistant.training.queries import (
     ExportRow,
-    TrainingSessionCounts,
-    UnknownTrainingSession,
     export_rows,
     get_training_session,
     training_session_counts,
 )
+from ntsa_assistant.training.rules import UnknownTrainingSession
+from ntsa_assistant.training.views import TrainingSessionCounts
 
 EXPORT_COLUMNS = (
     "reference",

@@ -13,7 +13,7 @@ from icalendar import Calendar, Event
 
 from ntsa_assistant.core.clock import NAIROBI
 from ntsa_assistant.core.i18n import t
-from ntsa_assistant.training.booking import RegistrationInfo
+from ntsa_assistant.training.views import RegistrationInfo
 
 PRODID = "-//NTSA e-Citizen migration assistant//Training//EN"
 UID_DOMAIN = "ntsa-assistant.ecitizen.example"
@@ -46,7 +46,7 @@ def build_ics(registration: RegistrationInfo, lang: str, now: datetime) -> bytes
         "description",
         t(
             lang,
-            "registration.ics_description",
+            "training.ics_description",
             reference=registration.reference,
             join_url=session.join_url,
         ),

@@ -33,7 +33,8 @@ from ntsa_assistant.storage.models import (
     ReminderDelivery,
     TrainingSession,
 )
-from ntsa_assistant.training.booking import RegistrationInfo, describe, retry_if_locked
+from ntsa_assistant.training.booking import describe, retry_if_locked
+from ntsa_assistant.training.views import RegistrationInfo
 
 DEFAULT_OFFSETS = "24h,1h"
 _OFFSET_RE = re.compile(r"^\s*(\d+)\s*([dhm])\s*$", re.IGNORECASE)

@@ -19,27 +19,21 @@ from ntsa_assistant.storage.models import (
     RegistrationStatus,
     TrainingSession,
 )
-from ntsa_assistant.training.booking import (
-    Applicant,
-    NoticeOutcome,
-    PhoneTaken,
-    RegistrationNotFound,
-    TrainingSessionStarted,
-    UnknownTrainingSession,
-    cancel,
-    claim_notices,
-    finish_notice,
-    move,
-    my_registrations,
-    offers,
-    register,
-    training_session_counts,
-)
+from ntsa_assistant.training.booking import cancel, move, register
+from ntsa_assistant.training.outbox import NoticeOutcome, claim_notices, finish_notice
+from ntsa_assistant.training.queries import my_registrations, offers, training_session_counts
 from ntsa_assistant.training.reminders import (
     claim_due_reminders,
     finish_reminder,
     parse_offsets,
 )
+from ntsa_assistant.training.rules import (
+    PhoneTaken,
+    RegistrationNotFound,
+    TrainingSessionStarted,
+    UnknownTrainingSession,
+)
+from ntsa_assistant.training.views import Applicant
 
 NOW = datetime(2027, 1, 10, 9, 0, tzinfo=UTC)
 STARTS = datetime(2027, 1, 20, 7, 0, tzinfo=UTC)

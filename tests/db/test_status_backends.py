@@ -14,6 +14,7 @@ from purgatory import AsyncCircuitBreakerFactory
 from sqlalchemy import func, select
 
 from ntsa_assistant.core.clock import NAIROBI, Clock
+from ntsa_assistant.core.i18n import t
 from ntsa_assistant.status.lookup import (
     Part,
     RemoteStatusBackend,
@@ -28,6 +29,7 @@ from ntsa_assistant.storage.models import (
     LinkStatus,
     Organisation,
     OrganisationCategory,
+    ProofMethod,
     StatusDisclosure,
     Transaction,
     TransactionStatus,
@@ -148,12 +150,14 @@ async def test_verifier_proves_limits_and_audits_on_this_backend(session_factory
     assert (await verifier.begin("c1", "21000101")).outcome is Outcome.NEEDS_PROOF
     await verifier.send_code("c1", "21000101", "sw")
     code = re.search(r"\b(\d{6})\b", sms.sent[-1][1]).group(1)
-    assert "Code yako" in sms.sent[-1][1]
+    assert sms.sent == [("+254700000101", t("sw", "status.sms", code=code, minutes=10))]
     wrong = "000000" if code != "000000" else "111111"
     assert (await verifier.check_code("c1", "21000101", wrong)).tries_left == 2
     assert (await verifier.check_code("c1", "21000101", code)).outcome is Outcome.PROVEN
     disclosed = await verifier.disclose("c1", "21000101", Part.ALL)
-    assert disclosed is not None
+    on_record = await SqlStatusBackend(session_factory).lookup("21000101")
+    assert on_record is not None
+    assert disclosed == (on_record, ProofMethod.CODE)
     async with session_factory() as session:
         audits = (await session.scalars(select(StatusDisclosure))).all()
         events = await session.scalar(select(func.count()).select_from(LimitEvent))
@@ -223,7 +227,9 @@ async def test_remote_backend_reads_the_documented_shape(fake_api, http):
 async def test_remote_backend_retries_5xx_then_succeeds(fake_api, http):
     api, url = fake_api
     api.failures_before_success = 2
-    assert await _remote(http, url, attempts=3).lookup("21000101") is not None
+    assert await _remote(http, url, attempts=3).lookup("21000101") == parse_person(
+        PERSON_JSON, "21000101"
+    )
     assert len(api.calls) == 3
 
 

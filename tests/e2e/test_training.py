@@ -19,13 +19,9 @@ import pytest
 from ntsa_assistant.core.i18n import spell_short_datetime, t
 from ntsa_assistant.storage.engine import SessionFactory, create_engine, create_session_factory
 from ntsa_assistant.storage.models import Language
-from ntsa_assistant.training.booking import (
-    Applicant,
-    cancel,
-    export_rows,
-    register,
-    training_session_counts,
-)
+from ntsa_assistant.training.booking import cancel, register
+from ntsa_assistant.training.queries import export_rows, training_session_counts
+from ntsa_assistant.training.views import Applicant
 
 pytestmark = pytest.mark.e2e
 
@@ -112,7 +108,7 @@ class User:
         return await self.read(count)
 
     def tx(self, key: str, **params: object) -> str:
-        return t(self.lang, f"registration.{key}", **params)
+        return t(self.lang, f"training.{key}", **params)
 
     async def choose_dealer_session(self) -> dict:
         [question] = await self.say(self.p.start)
@@ -181,7 +177,7 @@ async def test_register_waitlist_promotion_reminder_cancel(
     second = User(telegram, chat_id + 100_000, phrases)  # a chat no other test uses
     menu = await second.choose_dealer_session()
     [full] = await second.press(button_starting(menu, when))
-    assert t(lang, "registration.seats_full") in texts([menu])
+    assert t(lang, "training.seats_full") in texts([menu])
     assert second.tx("button_waitlist") in buttons(full)
     [ask_name] = await second.press(second.tx("button_waitlist"))
     assert ask_name["text"] == second.tx("ask_name")

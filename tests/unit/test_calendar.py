@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from icalendar import Calendar
 
 from ntsa_assistant.storage.models import Audience, Language, RegistrationStatus
-from ntsa_assistant.training.booking import RegistrationInfo, TrainingSessionInfo
 from ntsa_assistant.training.calendar import build_ics, event_uid, filename
+from ntsa_assistant.training.views import RegistrationInfo, TrainingSessionInfo
 
 SESSION = TrainingSessionInfo(
     code="TRN-DLR-01",

@@ -8,8 +8,9 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.training import slots as s
-from actions.training.form import ValidateTrainingForm, payload
+from actions.training.form import ValidateTrainingForm
 from ntsa_assistant.core.i18n import t
+from ntsa_assistant.protocol import Intent, payload
 
 
 def tracker(
@@ -36,7 +37,7 @@ async def test_an_emoji_name_is_refused_in_the_flows_language() -> None:
         "🙂🙂", dispatcher, tracker(text="🙂🙂"), {}
     )
     assert result == {s.NAME: None}
-    assert dispatcher.messages[0]["text"] == t("sw", "registration.name_no_letters")
+    assert dispatcher.messages[0]["text"] == t("sw", "training.name_no_letters")
 
 
 async def test_a_typed_phone_is_normalised() -> None:
@@ -54,18 +55,18 @@ async def test_a_shared_contact_counts_only_when_it_is_ones_own() -> None:
     own = tracker(
         asked,
         "/contact_shared",
-        s.CONTACT_SHARED,
+        Intent.CONTACT_SHARED,
         {"contact_is_own": True, "verified_phone": "+254712345678"},
     )
     assert await form.extract_training_phone(CollectingDispatcher(), own, {}) == {
         s.PHONE: "+254712345678"
     }
-    other = tracker(asked, "/contact_shared", s.CONTACT_SHARED, {"contact_is_own": False})
+    other = tracker(asked, "/contact_shared", Intent.CONTACT_SHARED, {"contact_is_own": False})
     extracted = await form.extract_training_phone(CollectingDispatcher(), other, {})
     dispatcher = CollectingDispatcher()
     result = await form.validate_training_phone(extracted[s.PHONE], dispatcher, other, {})
     assert result == {s.PHONE: None}
-    assert dispatcher.messages[0]["text"] == t("sw", "registration.phone_not_own")
+    assert dispatcher.messages[0]["text"] == t("sw", "training.phone_not_own")
 
 
 async def test_skipped_email_and_kra_pin_only_for_organisations() -> None:
@@ -80,8 +81,11 @@ async def test_skipped_email_and_kra_pin_only_for_organisations() -> None:
 
 
 def test_button_payloads() -> None:
-    assert payload("training_stop") == "/training_stop"
+    assert payload(Intent.TRAINING_STOP) == "/training_stop"
     assert (
-        payload("training_choose", training_session="TRN-DLR-01", training_waitlist="yes")
+        payload(
+            Intent.TRAINING_CHOOSE,
+            {"training_session": "TRN-DLR-01", "training_waitlist": "yes"},
+        )
         == '/training_choose{"training_session":"TRN-DLR-01","training_waitlist":"yes"}'
     )

@@ -8,8 +8,9 @@ import pytest
 
 from ntsa_assistant.core.i18n import catalog
 from ntsa_assistant.storage.models import Audience
-from ntsa_assistant.training import booking as registration
-from ntsa_assistant.training.booking import (
+from ntsa_assistant.training import rules as registration
+from ntsa_assistant.training.reminders import due_offsets, parse_offsets
+from ntsa_assistant.training.rules import (
     CHOOSABLE_AUDIENCES,
     REFERENCE_ALPHABET,
     InvalidInput,
@@ -21,7 +22,6 @@ from ntsa_assistant.training.booking import (
     validate_name,
     validate_phone,
 )
-from ntsa_assistant.training.reminders import due_offsets, parse_offsets
 
 
 @pytest.mark.parametrize(
@@ -158,10 +158,10 @@ def test_no_reminder_for_a_moment_before_confirmation() -> None:
 
 
 def test_registration_texts_exist_in_both_languages() -> None:
-    en = {k for k in catalog("en") if k.startswith("registration.")}
-    sw = {k for k in catalog("sw") if k.startswith("registration.")}
+    en = {k for k in catalog("en") if k.startswith("training.")}
+    sw = {k for k in catalog("sw") if k.startswith("training.")}
     assert en == sw
-    assert {f"registration.audience.{a.value}" for a in CHOOSABLE_AUDIENCES} <= en
+    assert {f"training.audience.{a.value}" for a in CHOOSABLE_AUDIENCES} <= en
 
 
 @pytest.mark.parametrize("typed", ["stop", "Cancel", "acha", "sitaki!"])

@@ -1,0 +1,312 @@
+"""Everything the training feature says, in the reader's language: questions, menus of
+training sessions, outcomes, reminders and notices. Texts are in ``locales/<lang>/training.toml``;
+buttons name the intents of :class:`ntsa_assistant.protocol.Intent`. The action server and
+the gateway only send what these functions return.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from ntsa_assistant import protocol
+from ntsa_assistant.core.i18n import Lang, spell_datetime, spell_short_datetime, t
+from ntsa_assistant.core.masking import mask_kra_pin, mask_phone
+from ntsa_assistant.protocol import Answer, Button, Entity, Intent
+from ntsa_assistant.training import calendar
+from ntsa_assistant.training.rules import CHOOSABLE_AUDIENCES
+from ntsa_assistant.training.views import RegistrationInfo, TrainingOffer, TrainingSessionInfo
+
+YES = "yes"  # the value of the waitlist entity on "join the waitlist"
+
+
+def stop_button(lang: Lang) -> Button:
+    return Button(t(lang, "training.button_stop"), Intent.TRAINING_STOP)
+
+
+def seats_text(lang: Lang, seats: int) -> str:
+    if seats <= 0:
+        return t(lang, "training.seats_full")
+    if seats == 1:
+        return t(lang, "training.seat_left")
+    return t(lang, "training.seats_left", count=seats)
+
+
+def _language_name(lang: Lang, training_session: TrainingSessionInfo) -> str:
+    return t(lang, f"training.language_{training_session.language.value}")
+
+
+def session_menu(
+    lang: Lang,
+    offers: Sequence[TrainingOffer],
+    intent: Intent,
+    entities: Mapping[str, str] | None = None,
+) -> tuple[str, list[Button]]:
+    """Numbered lines (title, full date, seats) and one short button per training session."""
+    lines, buttons = [], []
+    for number, offer in enumerate(offers, start=1):
+        session = offer.training_session
+        seats = seats_text(lang, offer.seats_left)
+        lines.append(
+            t(
+                lang,
+                "training.session_line",
+                number=number,
+                title=session.title,
+                when=spell_datetime(lang, session.starts_at),
+                language=_language_name(lang, session),
+                seats=seats,
+            )
+        )
+        title = (
+            f"{number}. {spell_short_datetime(lang, session.starts_at)} "
+            f"({session.language.value.upper()}) · {seats}"
+        )
+        chosen = {**(entities or {}), Entity.TRAINING_SESSION: session.code}
+        buttons.append(Button(title, intent, chosen))
+    return "\n".join(lines), buttons
+
+
+def listing(lang: Lang, offers: Sequence[TrainingOffer]) -> str:
+    """Upcoming training sessions for everyone, one line each."""
+    if not offers:
+        return t(lang, "training.none_upcoming")
+    lines = [t(lang, "training.listing_header")]
+    lines += [
+        t(
+            lang,
+            "training.listing_line",
+            title=offer.training_session.title,
+            when=spell_datetime(lang, offer.training_session.starts_at),
+            language=_language_name(lang, offer.training_session),
+        )
+        for offer in offers
+    ]
+    return "\n".join(lines)
+
+
+# --- the registration form's questions ---------------------------------------------------------
+
+
+def ask_audience(lang: Lang) -> Answer:
+    buttons = tuple(
+        Button(
+            t(lang, f"training.audience.{audience.value}"),
+            Intent.TRAINING_CHOOSE,
+            {Entity.TRAINING_AUDIENCE: audience.value},
+        )
+        for audience in CHOOSABLE_AUDIENCES
+    )
+    return Answer(t(lang, "training.ask_audience"), buttons=buttons)
+
+
+def ask_session(lang: Lang, offers: Sequence[TrainingOffer], full: TrainingOffer | None) -> Answer:
+    """The training sessions to pick from; after a full one was picked, its waitlist first."""
+    if full is not None:
+        others = [offer for offer in offers if offer is not full]
+        session = full.training_session
+        text = t(
+            lang,
+            "training.session_full",
+            title=session.title,
+            when=spell_datetime(lang, session.starts_at),
+        )
+        menu, buttons = session_menu(lang, others, Intent.TRAINING_CHOOSE)
+        waitlist = Button(
+            t(lang, "training.button_waitlist"),
+            Intent.TRAINING_CHOOSE,
+            {Entity.TRAINING_SESSION: session.code, Entity.TRAINING_WAITLIST: YES},
+        )
+        text = f"{text}\n\n{menu}" if menu else text
+        return Answer(text, buttons=(waitlist, *buttons, stop_button(lang)))
+    if not offers:
+        return Answer(t(lang, "training.no_sessions"), buttons=(stop_button(lang),))
+    menu, buttons = session_menu(lang, offers, Intent.TRAINING_CHOOSE)
+    text = f"{t(lang, 'training.ask_session')}\n{menu}"
+    return Answer(text, buttons=(*buttons, stop_button(lang)))
+
+
+def ask_name(lang: Lang) -> Answer:
+    return Answer(t(lang, "training.ask_name"), buttons=(stop_button(lang),))
+
+
+def ask_phone(lang: Lang) -> dict[str, Any]:
+    """A custom reply: the question with Telegram's one-tap "share my phone" keyboard."""
+    return protocol.request_contact(
+        t(lang, "training.ask_phone"), t(lang, "training.button_share_phone")
+    )
+
+
+def ask_email(lang: Lang) -> Answer:
+    skip = Button(t(lang, "training.button_skip"), Intent.TRAINING_SKIP)
+    return Answer(t(lang, "training.ask_email"), buttons=(skip, stop_button(lang)))
+
+
+def ask_kra_pin(lang: Lang) -> Answer:
+    return Answer(t(lang, "training.ask_kra_pin"), buttons=(stop_button(lang),))
+
+
+def ask_confirmation(
+    lang: Lang,
+    training_session: TrainingSessionInfo,
+    name: str,
+    phone: str,
+    email: str | None,
+    kra_pin: str | None,
+) -> Answer:
+    """Everything the person gave, masked where it is an identifier, to confirm."""
+    text = t(
+        lang,
+        "training.confirm",
+        title=training_session.title,
+        when=spell_datetime(lang, training_session.starts_at),
+        name=name,
+        phone=mask_phone(phone),
+        email=email or t(lang, "training.no_email"),
+        pin_line=t(lang, "training.confirm_pin_line", pin=mask_kra_pin(kra_pin)) if kra_pin else "",
+    )
+    confirm = Button(t(lang, "training.button_confirm"), Intent.TRAINING_CONFIRM)
+    return Answer(text, buttons=(confirm, stop_button(lang)))
+
+
+def say(lang: Lang, name: str) -> str:
+    """A plain sentence of the feature by its name: a refusal's ``reason`` (why a step was
+    refused), or a short acknowledgement (``stopped``, ``kept``, ``already``)."""
+    return t(lang, f"training.{name}")
+
+
+# --- outcomes ------------------------------------------------------------------------------------
+
+
+def status_text(lang: Lang, info: RegistrationInfo) -> str:
+    if info.confirmed:
+        return t(lang, "training.status_confirmed")
+    return t(lang, "training.status_waitlisted", position=info.waitlist_position)
+
+
+def outcome(lang: Lang, info: RegistrationInfo) -> str:
+    """What a new (or existing) registration is told: confirmed with the link, or waitlisted."""
+    session = info.training_session
+    if not info.confirmed:
+        return t(
+            lang,
+            "training.waitlisted",
+            title=session.title,
+            position=info.waitlist_position,
+            reference=info.reference,
+        )
+    return t(
+        lang,
+        "training.confirmed",
+        reference=info.reference,
+        title=session.title,
+        when=spell_datetime(lang, session.starts_at),
+        join_url=session.join_url,
+    )
+
+
+def calendar_file(lang: Lang, info: RegistrationInfo, now: datetime) -> dict[str, Any]:
+    """A custom reply: the registration's ``.ics`` file with its caption."""
+    return protocol.document(
+        calendar.filename(info),
+        calendar.MIME_TYPE,
+        calendar.build_ics(info, lang, now),
+        calendar_caption(lang, info),
+    )
+
+
+def calendar_caption(lang: Lang, info: RegistrationInfo) -> str:
+    return t(lang, "training.ics_caption", title=info.training_session.title)
+
+
+def promoted(lang: Lang, info: RegistrationInfo) -> str:
+    """The notice to the first on the waitlist when a seat frees up."""
+    session = info.training_session
+    return t(
+        lang,
+        "training.promoted",
+        title=session.title,
+        when=spell_datetime(lang, session.starts_at),
+        reference=info.reference,
+        join_url=session.join_url,
+    )
+
+
+def reminder(lang: Lang, info: RegistrationInfo) -> str:
+    session = info.training_session
+    return t(
+        lang,
+        "training.reminder",
+        title=session.title,
+        when=spell_datetime(lang, session.starts_at),
+        join_url=session.join_url,
+        reference=info.reference,
+    )
+
+
+# --- managing registrations ----------------------------------------------------------------------
+
+
+def my_registrations(lang: Lang, mine: Sequence[RegistrationInfo]) -> Answer:
+    if not mine:
+        return Answer(t(lang, "training.my_none"))
+    lines = [t(lang, "training.my_header")]
+    buttons: list[Button] = []
+    for info in mine:
+        lines.append(
+            t(
+                lang,
+                "training.my_line",
+                reference=info.reference,
+                title=info.training_session.title,
+                when=spell_datetime(lang, info.training_session.starts_at),
+                status=status_text(lang, info),
+            )
+        )
+        ref = {Entity.TRAINING_REFERENCE: info.reference}
+        cancel = t(lang, "training.button_cancel", reference=info.reference)
+        move = t(lang, "training.button_move", reference=info.reference)
+        buttons += [
+            Button(cancel, Intent.TRAINING_CANCEL, ref),
+            Button(move, Intent.TRAINING_MOVE, ref),
+        ]
+    return Answer("\n".join(lines), buttons=tuple(buttons))
+
+
+def ask_cancel(lang: Lang, info: RegistrationInfo) -> Answer:
+    text = t(
+        lang,
+        "training.cancel_confirm",
+        reference=info.reference,
+        title=info.training_session.title,
+        when=spell_datetime(lang, info.training_session.starts_at),
+    )
+    ref = {Entity.TRAINING_REFERENCE: info.reference}
+    buttons = (
+        Button(t(lang, "training.button_yes_cancel"), Intent.TRAINING_CANCEL_CONFIRMED, ref),
+        Button(t(lang, "training.button_keep"), Intent.TRAINING_KEEP),
+    )
+    return Answer(text, buttons=buttons)
+
+
+def cancelled(lang: Lang, info: RegistrationInfo) -> str:
+    return t(
+        lang, "training.cancelled", reference=info.reference, title=info.training_session.title
+    )
+
+
+def ask_move(lang: Lang, info: RegistrationInfo, offers: Sequence[TrainingOffer]) -> Answer:
+    """Where to move a registration: the other upcoming training sessions of its audience."""
+    others = [o for o in offers if o.training_session.code != info.training_session.code]
+    if not others:
+        return Answer(t(lang, "training.move_none"))
+    menu, buttons = session_menu(
+        lang, others, Intent.TRAINING_MOVE_TO, {Entity.TRAINING_REFERENCE: info.reference}
+    )
+    text = f"{t(lang, 'training.move_choose', reference=info.reference)}\n{menu}"
+    return Answer(text, buttons=tuple(buttons))
+
+
+def moved(lang: Lang, old: RegistrationInfo) -> str:
+    return t(lang, "training.moved", old_reference=old.reference)
