@@ -28,11 +28,13 @@ endef
 export TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
 export TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: help run test setup lint format model db chat-emulator bench clean
+.PHONY: help run test test-fast setup lint format model db chat-emulator bench clean
 
 help:
-	@echo "make run   — start the assistant (sets up everything on first use)"
-	@echo "make test  — run the whole test suite (sets up everything on first use)"
+	@echo "make run       — start the assistant (sets up everything on first use)"
+	@echo "make test      — lint and run the whole test suite (sets up everything on first use)"
+	@echo "make test-fast — lint, then unit and database tests only (no Rasa, no model training)"
+	@echo "make bench     — measure time to ready, memory and turn latency of the whole stack"
 
 setup: $(STAMPS)/app $(STAMPS)/rasa $(MODEL)
 
@@ -87,6 +89,13 @@ lint: $(STAMPS)/app
 
 test: setup lint
 	$(APP_VENV)/bin/pytest
+
+# Daily work: no Rasa environment, no model; unit and database tests (SQLite and PostgreSQL).
+test-fast: lint
+	$(APP_VENV)/bin/pytest tests/unit tests/db
+
+bench: setup db
+	$(APP_PY) -m tools.bench
 
 format: $(STAMPS)/app
 	$(APP_VENV)/bin/ruff format .

@@ -16,8 +16,10 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.language import remember_detected
+from actions.replies import send_custom
 from actions.runtime import resources
-from actions.tracker import gateway_metadata, reply_language
+from actions.tracker import Turn, reply_language
+from ntsa_assistant import protocol
 from ntsa_assistant.core.i18n import t
 from ntsa_assistant.core.masking import mask_id_number
 from ntsa_assistant.status import lookup as status
@@ -41,9 +43,9 @@ class Slot:
 
 
 class Intent:
-    CONTACT = "contact_shared"  # the gateway's /contact_shared payload
-    SEND_CODE = "status_send_code"
-    CANCEL = frozenset({"status_cancel", "training_stop"})  # training_stop: the generic "stop"
+    SEND_CODE = protocol.Intent.STATUS_SEND_CODE
+    # training_stop is also the generic "stop" people type
+    CANCEL = frozenset({protocol.Intent.STATUS_CANCEL, protocol.Intent.TRAINING_STOP})
 
 
 MAX_ID_TRIES = 3
@@ -68,23 +70,13 @@ def _verifier() -> Verifier:
 
 
 def _intent(tracker: Tracker) -> str | None:
-    return (tracker.latest_message.get("intent") or {}).get("name")
+    return Turn(tracker).intent
 
 
 def _stop(dispatcher: CollectingDispatcher, text: str | None) -> dict[str, Any]:
     """Ends the form with ``text`` (the share-my-phone keyboard goes away)."""
-    dispatcher.utter_message(json_message={"type": "remove_keyboard", "text": text or ""})
+    send_custom(dispatcher, protocol.remove_keyboard(text or ""))
     return dict(_STOP)
-
-
-def _shared_phone(tracker: Tracker) -> str | None:
-    """The phone Telegram vouches for: only the sender's own contact, only from metadata."""
-    metadata = gateway_metadata(tracker)
-    return metadata.get("verified_phone") if metadata.get("contact_is_own") is True else None
-
-
-def _is_contact(tracker: Tracker) -> bool:
-    return _intent(tracker) == Intent.CONTACT or "contact_is_own" in gateway_metadata(tracker)
 
 
 class ValidateStatusForm(FormValidationAction):
@@ -145,8 +137,9 @@ async def _proof_step(tracker: Tracker, lang: str, text: str) -> Result | str:
         tracker.get_slot(Slot.ID_NUMBER),
         tracker.get_slot(Slot.STAGE),
     )
-    if _is_contact(tracker):
-        return await _verifier().prove_by_contact(chat, id_number, _shared_phone(tracker), lang)
+    turn = Turn(tracker)
+    if turn.is_contact:
+        return await _verifier().prove_by_contact(chat, id_number, turn.proven_phone, lang)
     code = verification.parse_code(text)
     if code is not None:
         if stage != STAGE_CODE:
@@ -177,9 +170,7 @@ def _after_proof_step(
 
 def _ask_for_contact(dispatcher: CollectingDispatcher, lang: str, text: str) -> None:
     button = t(lang, "status.share_button")
-    dispatcher.utter_message(
-        json_message={"type": "request_contact", "text": text, "button": button}
-    )
+    send_custom(dispatcher, protocol.request_contact(text, button))
 
 
 class ActionAskStatusIdNumber(Action):
@@ -236,7 +227,7 @@ class ActionStatusAnswer(Action):
             text = t(lang, key)
         else:
             text = status.compose(disclosed[0], part, lang, resources().clock.now())
-        dispatcher.utter_message(json_message={"type": "remove_keyboard", "text": text})
+        send_custom(dispatcher, protocol.remove_keyboard(text))
         return cleared
 
 
@@ -250,5 +241,5 @@ class ActionStatusUnexpectedContact(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
         text = t(reply_language(tracker), "status.unexpected_contact")
-        dispatcher.utter_message(json_message={"type": "remove_keyboard", "text": text})
+        send_custom(dispatcher, protocol.remove_keyboard(text))
         return []

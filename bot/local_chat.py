@@ -16,13 +16,14 @@ from bot.rasa_client import RasaClient
 from ntsa_assistant.core.i18n import t
 from ntsa_assistant.core.language import warm_up
 from ntsa_assistant.core.settings import Settings
+from ntsa_assistant.protocol import Custom, Meta
 
 
 def show(replies: list[Reply], out=sys.stdout) -> list[Button]:  # noqa: ANN001
     """Prints the replies; returns the buttons that a number may now press."""
     buttons: list[Button] = []
     for reply in replies:
-        if reply.custom.get("type") == "document":
+        if reply.custom.get("type") == Custom.DOCUMENT:
             out.write(f"bot> [file: {reply.custom.get('filename')}]\n")
         elif reply.custom.get("text"):
             out.write(f"bot> {reply.custom['text']}\n")
@@ -41,7 +42,7 @@ async def chat(settings: Settings) -> None:
     warm_up()
     conversation = Conversation(rasa)
     sender = f"local-{uuid.uuid4().hex[:8]}"
-    metadata = {"channel": "local"}
+    metadata = {Meta.CHANNEL: "local"}
     print(t("en", "common.start"))
     print("(Type a number to press a button; Ctrl-D or /quit to leave.)")
     buttons: list[Button] = []

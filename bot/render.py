@@ -23,6 +23,7 @@ from telegram import (
 )
 
 from bot.conversation import Reply
+from ntsa_assistant.protocol import Custom
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ async def send_replies(bot: Bot, chat_id: int, replies: list[Reply]) -> None:
     """Sends each reply in order; an unknown custom type is logged, never shown raw."""
     for reply in replies:
         kind = reply.custom.get("type")
-        if kind == "request_contact":
+        if kind == Custom.REQUEST_CONTACT:
             keyboard = ReplyKeyboardMarkup(
                 [[KeyboardButton(str(reply.custom.get("button", "📱")), request_contact=True)]],
                 resize_keyboard=True,
@@ -52,11 +53,11 @@ async def send_replies(bot: Bot, chat_id: int, replies: list[Reply]) -> None:
             await bot.send_message(
                 chat_id, str(reply.custom.get("text", "")), reply_markup=keyboard
             )
-        elif kind == "remove_keyboard":
+        elif kind == Custom.REMOVE_KEYBOARD:
             await bot.send_message(
                 chat_id, str(reply.custom.get("text", "")), reply_markup=ReplyKeyboardRemove()
             )
-        elif kind == "document":
+        elif kind == Custom.DOCUMENT:
             content = base64.b64decode(str(reply.custom.get("content_base64", "")))
             document = InputFile(content, filename=str(reply.custom.get("filename", "file")))
             await bot.send_document(chat_id, document, caption=reply.custom.get("caption"))

@@ -20,12 +20,13 @@ from telegram.ext import (
 from bot.context import GatewayContext
 from bot.conversation import Reply
 from bot.render import send_replies
+from ntsa_assistant import protocol
 from ntsa_assistant.core.i18n import t
 from ntsa_assistant.core.language import detect
 
 logger = logging.getLogger(__name__)
 
-CONTACT_PAYLOAD = "/contact_shared"
+CONTACT_PAYLOAD = protocol.payload(protocol.Intent.CONTACT_SHARED)
 
 _chat_locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
 
@@ -43,8 +44,8 @@ def base_metadata(update: Update) -> dict[str, Any]:
     """What the gateway knows for sure; never anything the user typed."""
     user = update.effective_user
     return {
-        "channel": "telegram",
-        "user_language": user.language_code if user else None,
+        protocol.Meta.CHANNEL: "telegram",
+        protocol.Meta.USER_LANGUAGE: user.language_code if user else None,
     }
 
 
@@ -61,7 +62,7 @@ async def on_text(update: Update, context: GatewayContext) -> None:
     detected = detect(text)
     if detected:
         context.remember_language(detected)
-    hint = context.language_hint or base_metadata(update)["user_language"]
+    hint = context.language_hint or base_metadata(update)[protocol.Meta.USER_LANGUAGE]
     conversation = context.gateway.conversation
     await _answer(
         update,
@@ -77,7 +78,7 @@ async def relay_payload(
 ) -> None:
     """Sends a payload the gateway made itself (command, button, contact) to Rasa."""
     metadata = base_metadata(update) | (extra or {})
-    hint = context.language_hint or metadata["user_language"]
+    hint = context.language_hint or metadata[protocol.Meta.USER_LANGUAGE]
     conversation = context.gateway.conversation
     await _answer(
         update,
@@ -102,11 +103,8 @@ async def on_contact(update: Update, context: GatewayContext) -> None:
     """A shared contact proves a phone only when it is the sender's own (DESIGN.md)."""
     contact = update.effective_message.contact
     own = contact.user_id is not None and contact.user_id == update.effective_user.id
-    extra: dict[str, Any] = {"contact_is_own": own}
-    if own:
-        # Telegram often sends the number without its "+": keep it E.164.
-        extra["verified_phone"] = "+" + contact.phone_number.lstrip("+")
-    await relay_payload(update, context, CONTACT_PAYLOAD, extra)
+    claim = protocol.contact_metadata(own, contact.phone_number)
+    await relay_payload(update, context, CONTACT_PAYLOAD, claim)
 
 
 async def on_unsupported(update: Update, context: GatewayContext) -> None:

@@ -8,9 +8,14 @@ from telegram.ext import BaseHandler, CommandHandler
 
 from bot.context import GatewayContext
 from bot.handlers.chat import relay_payload
+from ntsa_assistant import protocol
 from ntsa_assistant.core.i18n import t
 
-RASA_COMMANDS = {"faq": "/faq_menu", "language": "/choose_language", "lugha": "/choose_language"}
+RASA_COMMANDS = {
+    "faq": protocol.payload(protocol.Intent.FAQ_MENU),
+    "language": protocol.payload(protocol.Intent.CHOOSE_LANGUAGE),
+    "lugha": protocol.payload(protocol.Intent.CHOOSE_LANGUAGE),
+}
 
 
 async def start(update: Update, context: GatewayContext) -> None:

@@ -34,7 +34,6 @@ which look-ups fail at once.
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
@@ -49,6 +48,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from ntsa_assistant.core.i18n import spell_date, t
+from ntsa_assistant.core.identifiers import InvalidIdentifier, parse_id_number
 from ntsa_assistant.core.masking import mask_id_number, mask_kra_pin
 from ntsa_assistant.faq import timeline
 from ntsa_assistant.storage.engine import SessionFactory
@@ -62,8 +62,6 @@ from ntsa_assistant.storage.models import (
 )
 
 logger = logging.getLogger(__name__)
-
-ID_NUMBER = re.compile(r"^\d{7,8}$")
 
 
 class StatusUnavailable(Exception):
@@ -126,9 +124,10 @@ class StatusBackend(Protocol):
 
 
 def _checked(id_number: str) -> str:
-    if not ID_NUMBER.match(id_number):
-        raise ValueError("an ID number has 7 or 8 digits")
-    return id_number
+    try:
+        return parse_id_number(id_number)
+    except InvalidIdentifier as exc:
+        raise ValueError(f"an ID number {exc}") from None
 
 
 # --------------------------------------------------------------------------- SQL records

@@ -26,16 +26,15 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 import aiohttp
-import phonenumbers
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ntsa_assistant.core.clock import Clock
 from ntsa_assistant.core.i18n import spell_datetime, t
+from ntsa_assistant.core.identifiers import find_id_number, normalise_phone
 from ntsa_assistant.core.masking import mask_id_number
 from ntsa_assistant.core.settings import Settings
 from ntsa_assistant.status.lookup import (
-    ID_NUMBER,
     Part,
     PersonStatus,
     RemoteStatusBackend,
@@ -105,37 +104,14 @@ class Result:
 
 
 def parse_id_number(text: str | None) -> str | None:
-    """``"my ID is 2100 0102"`` → ``"21000102"``; None unless it holds exactly 7–8 digits."""
-    digits = "".join(ch for ch in (text or "") if ch.isdigit())
-    if not ID_NUMBER.match(digits):
-        return None
-    # Digits must come as one number (spaces or dashes inside it are fine).
-    runs = re.findall(r"\d[\d\s\-.]*\d|\d", text or "")
-    return digits if len(runs) == 1 else None
+    """``"my ID is 2100 0102"`` → ``"21000102"``; None unless it holds one 7–8 digit number."""
+    return find_id_number(text)
 
 
 def parse_code(text: str | None) -> str | None:
     """``"123 456"`` → ``"123456"``; None unless the message is just six digits."""
     compact = _NON_DIGITS.sub("", (text or "").strip())
     return compact if len(compact) == CODE_LENGTH and compact.isdigit() else None
-
-
-def normalise_phone(raw: str | None) -> str | None:
-    """Any Kenyan or international spelling → E.164 (``+2547...``); None if not a number.
-
-    Telegram sends contacts' numbers without the plus (``254712345678``)."""
-    if not raw:
-        return None
-    cleaned = re.sub(r"[^\d+]", "", raw)
-    if not cleaned.startswith("+") and not cleaned.startswith("0"):
-        cleaned = "+" + cleaned
-    try:
-        number = phonenumbers.parse(cleaned, "KE")
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_valid_number(number):
-        return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 def phone_ending(phone: str) -> str:

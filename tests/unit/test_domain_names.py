@@ -309,21 +309,31 @@ def test_form_required_slots_can_be_asked(domain: Domain) -> None:
 
 
 def test_slot_mapping_entities_are_domain_entities(domain: Domain) -> None:
-    assert unknown_references(domain, {"entity"}, domain.entities) == []
+    assert unknown_references(domain, {"entity"}, domain.entities) == [], (
+        "slot mappings naming an entity nlu/domain/*.yml does not declare"
+    )
 
 
 def test_slot_mapping_and_form_intents_are_domain_intents(domain: Domain) -> None:
     kinds = {"intent", "not_intent", "ignored_intents"}
-    assert unknown_references(domain, kinds, domain.intents | BUILTIN_INTENTS) == []
+    assert unknown_references(domain, kinds, domain.intents | BUILTIN_INTENTS) == [], (
+        "slot mappings (intent, not_intent) or forms (ignored_intents) naming an undeclared intent"
+    )
 
 
 def test_slot_mapping_conditions_name_domain_forms_and_slots(domain: Domain) -> None:
-    assert unknown_references(domain, {"active_loop"}, domain.forms) == []
-    assert unknown_references(domain, {"requested_slot"}, domain.slots) == []
+    assert unknown_references(domain, {"active_loop"}, domain.forms) == [], (
+        "slot mapping conditions whose active_loop is no form"
+    )
+    assert unknown_references(domain, {"requested_slot"}, domain.slots) == [], (
+        "slot mapping conditions whose requested_slot is no slot"
+    )
 
 
 def test_slot_mapping_actions_are_domain_actions(domain: Domain) -> None:
-    assert unknown_references(domain, {"action"}, domain.actions) == []
+    assert unknown_references(domain, {"action"}, domain.actions) == [], (
+        "custom slot mappings naming an action not under `actions:`"
+    )
 
 
 def test_rule_and_story_intents_are_domain_intents(domain: Domain, stories: StoryNames) -> None:
