@@ -14,10 +14,11 @@ from actions.runtime import resources
 from actions.tracker import reply_language
 from ntsa_assistant.faq import answers as faq
 from ntsa_assistant.faq.answers import Topic
+from ntsa_assistant.protocol import Entity, Intent
 
 FALLBACK_INTENT = "nlu_fallback"
-MORE_INTENT = "faq_more"
-TOPIC_ENTITY = "faq_topic"
+MORE_INTENT = Intent.FAQ_MORE
+TOPIC_ENTITY = Entity.FAQ_TOPIC
 
 # Intent name -> topic. Menu topics are `faq_<topic>`; the others are listed by name.
 TOPIC_BY_INTENT: dict[str, Topic] = {

@@ -68,24 +68,6 @@ def session_menu(
     return "\n".join(lines), buttons
 
 
-def listing(lang: Lang, offers: Sequence[TrainingOffer]) -> str:
-    """Upcoming training sessions for everyone, one line each."""
-    if not offers:
-        return t(lang, "training.none_upcoming")
-    lines = [t(lang, "training.listing_header")]
-    lines += [
-        t(
-            lang,
-            "training.listing_line",
-            title=offer.training_session.title,
-            when=spell_datetime(lang, offer.training_session.starts_at),
-            language=_language_name(lang, offer.training_session),
-        )
-        for offer in offers
-    ]
-    return "\n".join(lines)
-
-
 # --- the registration form's questions ---------------------------------------------------------
 
 
