@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import uuid
+from typing import TextIO
 
 from bot.conversation import Button, Conversation, Reply
 from bot.rasa_client import RasaClient
@@ -19,7 +20,7 @@ from ntsa_assistant.core.settings import Settings
 from ntsa_assistant.protocol import Custom, Meta
 
 
-def show(replies: list[Reply], out=sys.stdout) -> list[Button]:  # noqa: ANN001
+def show(replies: list[Reply], out: TextIO = sys.stdout) -> list[Button]:
     """Prints the replies; returns the buttons that a number may now press."""
     buttons: list[Button] = []
     for reply in replies:

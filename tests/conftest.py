@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.processes import BOT_TOKEN, LOG_DIR, RunningService, free_port
+from tests.support.telegram_emulator import TelegramEmulator
 from tools.stack import MODEL, ROOT, actions_service, gateway_service, rasa_service
 
 # python-telegram-bot 22 warns when it builds RetryAfter unless this is set; warnings
@@ -66,8 +67,6 @@ async def rasa_server(action_server: RunningService) -> AsyncIterator[RunningSer
 
 @pytest.fixture(scope="session")
 async def telegram() -> AsyncIterator[object]:
-    from tests.support.telegram_emulator import TelegramEmulator  # noqa: PLC0415
-
     async with TelegramEmulator(token=BOT_TOKEN) as emulator:
         yield emulator
 

@@ -20,6 +20,9 @@ from pathlib import Path
 
 import aiohttp
 
+from ntsa_assistant.core.logs import configure_logging
+from ntsa_assistant.core.settings import get_settings
+
 logger = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -148,8 +151,6 @@ async def supervise(services: list[Service], stop: asyncio.Event) -> None:
 
 async def run_stack() -> int:
     """``make run``: Rasa and actions first, then the gateway (or the terminal chat)."""
-    from ntsa_assistant.core.settings import get_settings  # noqa: PLC0415
-
     settings = get_settings()
     started = time.monotonic()
     rasa_port = int(settings.rasa_url.port or 5005)
@@ -204,8 +205,6 @@ async def _local_chat(services: list[Service], stop: asyncio.Event) -> int:
 
 
 def main() -> None:
-    from ntsa_assistant.core.logs import configure_logging  # noqa: PLC0415
-
     configure_logging(os.environ.get("LOG_LEVEL", "INFO"))
     sys.exit(asyncio.run(run_stack()))
 

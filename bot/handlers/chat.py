@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from telegram import Update
@@ -49,7 +50,9 @@ def base_metadata(update: Update) -> dict[str, Any]:
     }
 
 
-async def _answer(update: Update, context: GatewayContext, produce) -> None:  # noqa: ANN001
+async def _answer(
+    update: Update, context: GatewayContext, produce: Callable[[], Awaitable[list[Reply]]]
+) -> None:
     chat_id = update.effective_chat.id
     async with _chat_lock(chat_id):
         await context.bot.send_chat_action(chat_id, ChatAction.TYPING)

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from telegram import Update
 from telegram.ext import BaseHandler, CommandHandler
 
@@ -31,7 +33,7 @@ def _lang(update: Update, context: GatewayContext) -> str | None:
     return context.language_hint or (user.language_code if user else None)
 
 
-def _to_rasa(payload: str):  # noqa: ANN202 - a handler callback
+def _to_rasa(payload: str) -> Callable[[Update, GatewayContext], Awaitable[None]]:
     async def callback(update: Update, context: GatewayContext) -> None:
         await relay_payload(update, context, payload)
 

@@ -42,7 +42,7 @@ from ntsa_assistant.status.lookup import (
     StatusBackend,
 )
 from ntsa_assistant.status.sms import SmsSender, sms_sender
-from ntsa_assistant.storage.engine import SessionFactory
+from ntsa_assistant.storage.engine import SessionFactory, claimed_rows
 from ntsa_assistant.storage.models import (
     LimitEvent,
     LimitKind,
@@ -278,7 +278,7 @@ class Verifier:
             )
             if hmac.compare_digest(_hash(typed, row.salt), row.code_hash):
                 used = await session.execute(update(OneTimeCode).where(*live).values(used_at=now))
-                if used.rowcount == 1:
+                if claimed_rows(used) == 1:
                     session.add(self._proof(chat_id, id_number, ProofMethod.CODE, now))
                     return Result(Outcome.PROVEN, method=ProofMethod.CODE)
                 return Result(Outcome.NO_CODE)
@@ -470,4 +470,3 @@ def explain(result: Result, lang: str) -> str | None:
         case Outcome.LOCKED:
             assert result.retry_at is not None
             return t(lang, "status.locked", when=spell_datetime(lang, result.retry_at))
-    return None  # pragma: no cover

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import CursorResult, Result, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import (
@@ -53,3 +54,10 @@ def create_engine(url: str, **kwargs: object) -> AsyncEngine:
 
 def create_session_factory(engine: AsyncEngine) -> SessionFactory:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def claimed_rows(result: Result[Any]) -> int:
+    """How many rows an ``UPDATE … WHERE`` changed: 1 when this caller won a claim."""
+    if not isinstance(result, CursorResult):
+        raise TypeError("an UPDATE returns a CursorResult")
+    return int(result.rowcount)

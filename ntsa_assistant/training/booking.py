@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import TypeVar
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
@@ -106,7 +106,8 @@ async def _lock_training_sessions(
     return found
 
 
-def active():  # noqa: ANN202 - a SQL expression
+def active() -> ColumnElement[bool]:
+    """Registrations that count (not cancelled)."""
     return Registration.status != RegistrationStatus.CANCELLED
 
 

@@ -57,4 +57,5 @@ def build_ics(registration: RegistrationInfo, lang: str, now: datetime) -> bytes
     event.add("transp", "OPAQUE")
     calendar.add_component(event)
     calendar.add_missing_timezones()
-    return calendar.to_ical()
+    ical: bytes = calendar.to_ical()
+    return ical

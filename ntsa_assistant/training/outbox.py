@@ -9,7 +9,7 @@ from datetime import datetime
 
 from sqlalchemy import select, update
 
-from ntsa_assistant.storage.engine import SessionFactory
+from ntsa_assistant.storage.engine import SessionFactory, claimed_rows
 from ntsa_assistant.storage.models import Language, OutboxNotice, Registration, TrainingSession
 from ntsa_assistant.training.booking import describe, retry_if_locked
 from ntsa_assistant.training.views import RegistrationInfo
@@ -50,14 +50,14 @@ async def claim_notices(sessions: SessionFactory, now: datetime, limit: int = 20
                     .where(OutboxNotice.id == notice_id, OutboxNotice.claimed_at.is_(None))
                     .values(claimed_at=now)
                 )
-                if result.rowcount != 1:
+                if claimed_rows(result) != 1:
                     return None
                 notice = await db.get(OutboxNotice, notice_id)
                 assert notice is not None
                 info = None
                 if notice.registration_id is not None:
                     row = await db.get(Registration, notice.registration_id)
-                    training = row and await db.get(TrainingSession, row.session_code)
+                    training = await db.get(TrainingSession, row.session_code) if row else None
                     if row is not None and training is not None:
                         info = await describe(db, row, training)
                 return Notice(notice.id, notice.kind, notice.chat_id, notice.language, info)

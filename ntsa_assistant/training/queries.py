@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import case, func, select
+from sqlalchemy import ColumnElement, case, func, select
 
 from ntsa_assistant.storage.engine import SessionFactory
 from ntsa_assistant.storage.models import (
@@ -94,7 +94,7 @@ async def training_session_counts(
     ]
 
 
-def _when(status: RegistrationStatus):  # noqa: ANN202 - a SQL expression
+def _when(status: RegistrationStatus) -> ColumnElement[int]:
     return case((Registration.status == status, 1), else_=0)
 
 

@@ -158,7 +158,7 @@ async def _claim(
                 delivery = _mark(registration_id, plan.send, now, ReminderOutcome.CLAIMED)
                 db.add(delivery)
             await db.flush()
-            if delivery is None:
+            if delivery is None or plan.send is None:
                 return None
             training = await db.get(TrainingSession, row.session_code)
             assert training is not None

@@ -161,6 +161,21 @@ def say(lang: Lang, name: str) -> str:
 # --- outcomes ------------------------------------------------------------------------------------
 
 
+def _about(lang: Lang, key: str, info: RegistrationInfo, **extra: object) -> str:
+    """A text about one registration; its templates take any of ``title``, ``when``,
+    ``reference`` and ``join_url`` (a template uses the ones it needs)."""
+    session = info.training_session
+    return t(
+        lang,
+        key,
+        title=session.title,
+        when=spell_datetime(lang, session.starts_at),
+        reference=info.reference,
+        join_url=session.join_url,
+        **extra,
+    )
+
+
 def status_text(lang: Lang, info: RegistrationInfo) -> str:
     if info.confirmed:
         return t(lang, "training.status_confirmed")
@@ -169,23 +184,9 @@ def status_text(lang: Lang, info: RegistrationInfo) -> str:
 
 def outcome(lang: Lang, info: RegistrationInfo) -> str:
     """What a new (or existing) registration is told: confirmed with the link, or waitlisted."""
-    session = info.training_session
     if not info.confirmed:
-        return t(
-            lang,
-            "training.waitlisted",
-            title=session.title,
-            position=info.waitlist_position,
-            reference=info.reference,
-        )
-    return t(
-        lang,
-        "training.confirmed",
-        reference=info.reference,
-        title=session.title,
-        when=spell_datetime(lang, session.starts_at),
-        join_url=session.join_url,
-    )
+        return _about(lang, "training.waitlisted", info, position=info.waitlist_position)
+    return _about(lang, "training.confirmed", info)
 
 
 def calendar_file(lang: Lang, info: RegistrationInfo, now: datetime) -> dict[str, Any]:
@@ -204,30 +205,11 @@ def calendar_caption(lang: Lang, info: RegistrationInfo) -> str:
 
 def promoted(lang: Lang, info: RegistrationInfo) -> str:
     """The notice to the first on the waitlist when a seat frees up."""
-    session = info.training_session
-    return t(
-        lang,
-        "training.promoted",
-        title=session.title,
-        when=spell_datetime(lang, session.starts_at),
-        reference=info.reference,
-        join_url=session.join_url,
-    )
+    return _about(lang, "training.promoted", info)
 
 
 def reminder(lang: Lang, info: RegistrationInfo) -> str:
-    session = info.training_session
-    return t(
-        lang,
-        "training.reminder",
-        title=session.title,
-        when=spell_datetime(lang, session.starts_at),
-        join_url=session.join_url,
-        reference=info.reference,
-    )
-
-
-# --- managing registrations ----------------------------------------------------------------------
+    return _about(lang, "training.reminder", info)
 
 
 def my_registrations(lang: Lang, mine: Sequence[RegistrationInfo]) -> Answer:
@@ -236,17 +218,8 @@ def my_registrations(lang: Lang, mine: Sequence[RegistrationInfo]) -> Answer:
     lines = [t(lang, "training.my_header")]
     buttons: list[Button] = []
     for info in mine:
-        lines.append(
-            t(
-                lang,
-                "training.my_line",
-                reference=info.reference,
-                title=info.training_session.title,
-                when=spell_datetime(lang, info.training_session.starts_at),
-                status=status_text(lang, info),
-            )
-        )
-        ref = {Entity.TRAINING_REFERENCE: info.reference}
+        lines.append(_about(lang, "training.my_line", info, status=status_text(lang, info)))
+        ref: dict[str, str] = {Entity.TRAINING_REFERENCE: info.reference}
         cancel = t(lang, "training.button_cancel", reference=info.reference)
         move = t(lang, "training.button_move", reference=info.reference)
         buttons += [
@@ -257,14 +230,8 @@ def my_registrations(lang: Lang, mine: Sequence[RegistrationInfo]) -> Answer:
 
 
 def ask_cancel(lang: Lang, info: RegistrationInfo) -> Answer:
-    text = t(
-        lang,
-        "training.cancel_confirm",
-        reference=info.reference,
-        title=info.training_session.title,
-        when=spell_datetime(lang, info.training_session.starts_at),
-    )
-    ref = {Entity.TRAINING_REFERENCE: info.reference}
+    text = _about(lang, "training.cancel_confirm", info)
+    ref: dict[str, str] = {Entity.TRAINING_REFERENCE: info.reference}
     buttons = (
         Button(t(lang, "training.button_yes_cancel"), Intent.TRAINING_CANCEL_CONFIRMED, ref),
         Button(t(lang, "training.button_keep"), Intent.TRAINING_KEEP),
@@ -273,9 +240,7 @@ def ask_cancel(lang: Lang, info: RegistrationInfo) -> Answer:
 
 
 def cancelled(lang: Lang, info: RegistrationInfo) -> str:
-    return t(
-        lang, "training.cancelled", reference=info.reference, title=info.training_session.title
-    )
+    return _about(lang, "training.cancelled", info)
 
 
 def ask_move(lang: Lang, info: RegistrationInfo, offers: Sequence[TrainingOffer]) -> Answer:

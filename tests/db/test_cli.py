@@ -10,6 +10,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
+from ntsa_assistant.cli.common import shown_url
 from ntsa_assistant.storage.engine import SessionFactory
 from ntsa_assistant.storage.models import Account, TrainingSession
 
@@ -90,7 +91,8 @@ async def test_import_of_a_missing_directory_is_a_usage_error(
     done = await run_cli(database_url, "import", str(tmp_path / "nowhere"), cwd=tmp_path)
 
     assert done.code == 2
-    assert "is not a directory" in done.stderr
+    missing = tmp_path / "nowhere"
+    assert f"ntsa-assistant import: {missing} is not a directory" in done.stderr.splitlines()
 
 
 async def test_import_without_a_directory_argument_is_a_usage_error(
@@ -99,7 +101,10 @@ async def test_import_without_a_directory_argument_is_a_usage_error(
     done = await run_cli(database_url, "import", cwd=tmp_path)
 
     assert done.code == 2
-    assert "DIR" in done.stderr
+    assert done.stderr.splitlines()[-2:] == [
+        "usage: ntsa-assistant import [-h] DIR",
+        "ntsa-assistant import: error: the following arguments are required: DIR",
+    ]
 
 
 async def test_demo_loads_once(
@@ -109,9 +114,15 @@ async def test_demo_loads_once(
     second = await run_cli(database_url, "demo", cwd=tmp_path)
 
     assert first.code == 0, first.stdout + first.stderr
-    assert "accounts.csv: loaded 8 rows" in first.stdout
+    assert first.stdout.splitlines() == [
+        f"demo records loaded into {shown_url(database_url)}",
+        "accounts.csv: loaded 8 rows",
+        "organisations.csv: loaded 7 rows",
+        "transactions.csv: loaded 9 rows",
+        "sessions.csv: loaded 10 rows",
+    ]
     assert second.code == 0
-    assert "already has accounts" in second.stdout
+    assert second.stdout == "the database already has accounts: demo records left out\n"
     assert await count(session_factory, Account) == 8
 
 
@@ -119,4 +130,4 @@ async def test_migrate_is_idempotent(database_url: str, tmp_path: Path) -> None:
     done = await run_cli(database_url, "migrate", cwd=tmp_path)
 
     assert done.code == 0, done.stderr
-    assert "newest revision" in done.stdout
+    assert done.stdout == f"schema of {shown_url(database_url)} is at the newest revision\n"

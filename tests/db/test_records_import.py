@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from ntsa_assistant.records.files import RecordKind
 from ntsa_assistant.records.importer import (
+    FileResult,
     ImportReport,
     demo_records,
     import_demo_records,
@@ -47,7 +48,7 @@ def write(directory: Path, kind: RecordKind, content: str | bytes) -> None:
     (directory / kind.filename).write_bytes(data)
 
 
-def result_for(report: ImportReport, kind: RecordKind):  # noqa: ANN201 - test helper
+def result_for(report: ImportReport, kind: RecordKind) -> FileResult:
     (result,) = [result for result in report.files if result.kind is kind]
     return result
 

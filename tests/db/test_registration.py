@@ -4,8 +4,9 @@ promotion notices and reminders."""
 from __future__ import annotations
 
 import asyncio
+import re
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -17,7 +18,6 @@ from ntsa_assistant.storage.models import (
     OutboxNotice,
     Registration,
     RegistrationStatus,
-    TrainingSession,
 )
 from ntsa_assistant.training.booking import cancel, move, register
 from ntsa_assistant.training.outbox import NoticeOutcome, claim_notices, finish_notice
@@ -34,44 +34,9 @@ from ntsa_assistant.training.rules import (
     UnknownTrainingSession,
 )
 from ntsa_assistant.training.views import Applicant
+from tests.support.training import NOW, STARTS, add_session, person
 
-NOW = datetime(2027, 1, 10, 9, 0, tzinfo=UTC)
-STARTS = datetime(2027, 1, 20, 7, 0, tzinfo=UTC)
 OFFSETS = parse_offsets("24h,1h")
-
-
-async def add_session(
-    factory: SessionFactory,
-    code: str = "TRN-T-01",
-    capacity: int = 2,
-    starts_at: datetime = STARTS,
-    audience: Audience = Audience.MOTOR_DEALERS,
-    language: Language = Language.EN,
-) -> str:
-    async with factory() as db, db.begin():
-        db.add(
-            TrainingSession(
-                code=code,
-                title=f"Session {code}",
-                audience=audience,
-                language=language,
-                starts_at=starts_at,
-                ends_at=starts_at + timedelta(hours=2),
-                capacity=capacity,
-                join_url=f"https://meet.example.org/{code.lower()}",
-            )
-        )
-    return code
-
-
-def person(n: int, lang: Language = Language.EN) -> Applicant:
-    return Applicant(
-        chat_id=900_000 + n,
-        full_name=f"Person {n}",
-        phone=f"+2547{n:08d}",
-        language=lang,
-        kra_pin="P051234567K",
-    )
 
 
 async def test_seats_then_waitlist_then_promotion(session_factory: SessionFactory) -> None:
@@ -88,7 +53,7 @@ async def test_seats_then_waitlist_then_promotion(session_factory: SessionFactor
     ]
     assert third.registration.waitlist_position == 1
     assert fourth.registration.waitlist_position == 2
-    assert first.registration.reference.startswith("TRN-")
+    assert re.fullmatch(r"TRN-[A-Z0-9]{4}-[A-Z0-9]{4}", first.registration.reference)
 
     result = await cancel(session_factory, second.registration.reference, NOW, chat_id=900_002)
     assert result.cancelled.status is RegistrationStatus.CANCELLED
@@ -230,6 +195,7 @@ async def test_concurrent_registrations_never_overbook(
         *(register(session_factory, code, person(n), NOW) for n in range(people))
     )
     assert all(r.existing for r in again)
+    assert [r.registration.reference for r in again] == [r.registration.reference for r in results]
     [counts] = await training_session_counts(session_factory, code)
     assert (counts.confirmed, counts.waitlisted) == (seats, people - seats)
 

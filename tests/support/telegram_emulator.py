@@ -731,7 +731,7 @@ class TelegramEmulator:
         with self._lock:
             return [copy.deepcopy(q.update) for q in self._queue]
 
-    async def wait_until_polling(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+    async def wait_until_polling(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109 - a deadline
         """Wait until a getUpdates long poll is parked here, waiting for an update."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout

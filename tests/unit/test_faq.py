@@ -33,7 +33,8 @@ def test_every_topic_renders_in_both_languages_at_every_phase(
         assert "}" not in text
     assert len(answer.text) < 600  # a few lines, the rest behind "more"
     if answer.more:
-        assert any(b.intent == faq.MORE for b in answer.buttons)
+        more_buttons = [b for b in answer.buttons if b.intent == faq.MORE]
+        assert [b.entities for b in more_buttons] == [{"faq_topic": topic.value}]
 
 
 def test_answers_differ_by_language() -> None:
@@ -180,9 +181,12 @@ def test_handoff_is_honest_that_no_agent_can_join_yet() -> None:
     assert "No support agent can join this chat yet" in faq.answer(Topic.HANDOFF, "en", AFTER).text
 
 
-@pytest.mark.parametrize("value", ["closure", " Closure ", "LINK_ORG"])
-def test_parse_topic_accepts_known_topics(value: str) -> None:
-    assert faq.parse_topic(value) is not None
+@pytest.mark.parametrize(
+    ("value", "topic"),
+    [("closure", Topic.CLOSURE), (" Closure ", Topic.CLOSURE), ("LINK_ORG", Topic.LINK_ORG)],
+)
+def test_parse_topic_accepts_known_topics(value: str, topic: Topic) -> None:
+    assert faq.parse_topic(value) is topic
 
 
 @pytest.mark.parametrize("value", [None, "", "x" * 5000, {"a": 1}, 42, "faq_closure"])

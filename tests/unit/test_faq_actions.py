@@ -17,7 +17,10 @@ from actions import runtime
 from actions.faq import ActionAnswerFaq, ActionClarify, ActionShowFaqMenu
 from actions.language import ActionChooseLanguage, ActionSetLanguage
 from ntsa_assistant.core.clock import NAIROBI
+from ntsa_assistant.core.i18n import t
 from ntsa_assistant.core.settings import Settings
+from ntsa_assistant.faq import answers as faq
+from ntsa_assistant.faq.answers import Topic
 
 BEFORE = datetime(2023, 12, 10, 9, tzinfo=NAIROBI)
 DURING = datetime(2023, 12, 31, 9, tzinfo=NAIROBI)
@@ -74,6 +77,18 @@ def payloads(msg: dict[str, Any]) -> list[str]:
     return [b["payload"] for b in msg.get("buttons") or []]
 
 
+def shown(msg: dict[str, Any]) -> tuple[str, list[str]]:
+    """What the user sees of a message: its text and its button titles."""
+    return msg["text"], [b["title"] for b in msg.get("buttons") or []]
+
+
+def seen(answer: faq.Answer) -> tuple[str, list[str]]:
+    return answer.text, [b.title for b in answer.buttons]
+
+
+MENU_PAYLOADS = [f"/faq_{topic.value}" for topic in faq.MENU_TOPICS]
+
+
 @pytest.mark.parametrize(
     ("now", "text", "expected"),
     [
@@ -102,6 +117,7 @@ async def test_a_clear_language_is_remembered_and_used_for_button_taps(clock_at:
         '/faq_more{"faq_topic":"training"}', "faq_more", entities={"faq_topic": "training"}
     )
     [msg], events = await run(ActionAnswerFaq(), tracker(tap, language="sw"))
+    assert msg["text"] == faq.more(Topic.TRAINING, "sw", BEFORE).text
     assert "mtandaoni" in msg["text"]
     assert events == []
     assert payloads(msg) == ["/training_register"]
@@ -115,45 +131,55 @@ async def test_typed_tell_me_more_continues_the_last_topic(clock_at: Start) -> N
     )
     assert "authorised to act for the organisation" in msg["text"]
     [menu], _ = await run(ActionAnswerFaq(), tracker(message("tell me more", "faq_more")))
-    assert len(payloads(menu)) == 8
+    assert shown(menu) == seen(faq.menu("en"))
+    assert payloads(menu) == MENU_PAYLOADS
 
 
 async def test_a_forged_topic_shows_the_menu(clock_at: Start) -> None:
     await clock_at(BEFORE)
     forged = message("/faq_more", "faq_more", entities={"faq_topic": "../../etc"})
     [msg], _ = await run(ActionAnswerFaq(), tracker(forged))
-    assert "/faq_closure" in payloads(msg)
+    assert shown(msg) == seen(faq.menu("en"))
+    assert payloads(msg) == MENU_PAYLOADS
 
 
 @pytest.mark.parametrize(
-    ("intent", "text", "expected"),
+    ("intent", "text", "topic", "lang", "expected"),
     [
-        ("greet", "hello", "Hello!"),
-        ("greet", "niaje", "Habari!"),
-        ("thank", "asante", "Karibu!"),
-        ("goodbye", "bye", "Goodbye"),
-        ("acknowledge", "ok", "Alright"),
-        ("bot_capabilities", "what can you do", "I answer questions"),
-        ("out_of_scope", "tell me a joke please", "outside what I know"),
-        ("human_handoff", "I want to talk to a human", "No support agent"),
-        ("some_future_intent", "x", "outside what I know"),
+        ("greet", "hello", Topic.GREET, "en", "Hello!"),
+        ("greet", "niaje", Topic.GREET, "sw", "Habari!"),
+        ("thank", "asante", Topic.THANKS, "sw", "Karibu!"),
+        ("goodbye", "bye", Topic.GOODBYE, "en", "Goodbye"),
+        ("acknowledge", "ok", Topic.ACKNOWLEDGE, "en", "Alright"),
+        ("bot_capabilities", "what can you do", Topic.CAPABILITIES, "en", "I answer questions"),
+        ("out_of_scope", "tell me a joke please", Topic.OUT_OF_SCOPE, "en", "outside what I know"),
+        ("human_handoff", "I want to talk to a human", Topic.HANDOFF, "en", "No support agent"),
+        ("some_future_intent", "x", Topic.OUT_OF_SCOPE, "en", "outside what I know"),
     ],
 )
 async def test_small_talk_and_deflection(
-    clock_at: Start, intent: str, text: str, expected: str
+    clock_at: Start, intent: str, text: str, topic: Topic, lang: str, expected: str
 ) -> None:
     await clock_at(AFTER)
     [msg], _ = await run(ActionAnswerFaq(), tracker(message(text, intent)))
+    assert shown(msg) == seen(faq.answer(topic, lang, AFTER))
     assert expected in msg["text"]
 
 
 @pytest.mark.parametrize("text", ["", "👍", "???", "x" * 4000, 'intent{"x":1}', "/faq_closure"])
-async def test_odd_inputs_do_not_crash(clock_at: Start, text: str) -> None:
+async def test_odd_inputs_get_their_usual_answer_in_the_remembered_language(
+    clock_at: Start, text: str
+) -> None:
     await clock_at(DURING)
-    for action in (ActionAnswerFaq(), ActionClarify(), ActionShowFaqMenu(), ActionSetLanguage()):
-        messages, _ = await run(action, tracker(message(text, "nlu_fallback"), language="sw"))
-        assert messages
-        assert messages[0]["text"]
+    expected = {
+        ActionAnswerFaq: seen(faq.answer(Topic.OUT_OF_SCOPE, "sw", DURING)),
+        ActionClarify: seen(faq.clarify("sw", [], repeated=False)),
+        ActionShowFaqMenu: seen(faq.menu("sw")),
+        ActionSetLanguage: (t("sw", "language.choose"), ["English", "Kiswahili"]),
+    }
+    for action, answer in expected.items():
+        messages, _ = await run(action(), tracker(message(text, "nlu_fallback"), language="sw"))
+        assert [shown(m) for m in messages] == [answer], action
 
 
 async def test_menu_buttons_are_topic_intents_in_the_users_language(clock_at: Start) -> None:
@@ -162,6 +188,8 @@ async def test_menu_buttons_are_topic_intents_in_the_users_language(clock_at: St
         ActionShowFaqMenu(), tracker(message("/faq_menu", "faq_menu"), language="sw")
     )
     assert msg["text"].startswith("Ungependa kujua")
+    assert shown(msg) == seen(faq.menu("sw"))
+    assert payloads(msg) == MENU_PAYLOADS
     assert payloads(msg)[:2] == ["/faq_closure", "/faq_login"]
 
 
@@ -183,7 +211,8 @@ async def test_clarify_offers_the_likeliest_topics_then_a_person(clock_at: Start
     assert payloads(msg) == ["/human_handoff", "/faq_menu"]
     picked = message("/faq_login", "faq_login")
     [msg], _ = await run(ActionClarify(), tracker(second, before=[miss, picked]))
-    assert payloads(msg)[0] == "/faq_login"  # a miss after a success starts over
+    # A miss after a success starts over.
+    assert payloads(msg) == ["/faq_login", "/faq_closure", "/faq_validate", "/faq_menu"]
 
 
 async def test_choose_language_offers_both(clock_at: Start) -> None:
@@ -200,24 +229,24 @@ async def test_choose_language_offers_both(clock_at: Start) -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "entities", "lang", "reply"),
+    ("text", "entities", "lang"),
     [
-        ('/set_language{"language":"sw"}', {"language": "sw"}, "sw", "Sawa"),
-        ('/set_language{"language":"en"}', {"language": "en"}, "en", "English"),
-        ("naomba Kiswahili", {}, "sw", "Kiswahili"),
-        ("speak Kiswahili please", {}, "sw", "Kiswahili"),
-        ("in English please", {}, "en", "English"),
+        ('/set_language{"language":"sw"}', {"language": "sw"}, "sw"),
+        ('/set_language{"language":"en"}', {"language": "en"}, "en"),
+        ("naomba Kiswahili", {}, "sw"),
+        ("speak Kiswahili please", {}, "sw"),
+        ("in English please", {}, "en"),
     ],
 )
 async def test_set_language_remembers_the_choice(
-    clock_at: Start, text: str, entities: dict[str, str], lang: str, reply: str
+    clock_at: Start, text: str, entities: dict[str, str], lang: str
 ) -> None:
     await clock_at(BEFORE)
     [msg], events = await run(
         ActionSetLanguage(), tracker(message(text, "set_language", entities=entities))
     )
     assert events == [SlotSet("language", lang)]
-    assert reply in msg["text"]
+    assert shown(msg) == (t(lang, "language.set"), [])
 
 
 async def test_set_language_without_a_language_asks(clock_at: Start) -> None:
@@ -225,4 +254,5 @@ async def test_set_language_without_a_language_asks(clock_at: Start) -> None:
     bad = message('/set_language{"language":"fr"}', "set_language", entities={"language": "fr"})
     [msg], events = await run(ActionSetLanguage(), tracker(bad))
     assert events == []
-    assert len(msg["buttons"]) == 2
+    assert shown(msg) == (t("en", "language.choose"), ["English", "Kiswahili"])
+    assert payloads(msg) == ['/set_language{"language":"en"}', '/set_language{"language":"sw"}']

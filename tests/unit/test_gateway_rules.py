@@ -7,6 +7,7 @@ import pytest
 from bot.conversation import MAX_TEXT_LENGTH, Button, Conversation, Reply, neutralise, parse_replies
 from bot.handlers.dedupe import SeenUpdates
 from bot.rasa_client import RasaUnavailable
+from ntsa_assistant.core.i18n import t
 
 
 @pytest.mark.parametrize(
@@ -65,6 +66,7 @@ class _FakeRasa:
 async def test_a_huge_message_is_refused_politely_and_not_sent() -> None:
     rasa = _FakeRasa([])
     replies = await Conversation(rasa).user_text("1", "x" * (MAX_TEXT_LENGTH + 1), {})
+    assert replies == [Reply(text=t("en", "common.too_long", limit=MAX_TEXT_LENGTH))]
     assert "shorter" in replies[0].text
     assert rasa.sent == []
 
@@ -73,6 +75,8 @@ async def test_rasa_down_becomes_an_apology_in_the_users_language() -> None:
     conversation = Conversation(_FakeRasa(RasaUnavailable("down")))
     [english] = await conversation.user_text("1", "When does TIMS close?", {})
     [swahili] = await conversation.user_text("1", "TIMS itafungwa lini?", {})
+    assert english == Reply(text=t("en", "common.apology_unavailable"))
+    assert swahili == Reply(text=t("sw", "common.apology_unavailable"))
     assert english.text.startswith("Sorry")
     assert swahili.text.startswith("Samahani")
 
@@ -86,4 +90,5 @@ async def test_forged_intent_text_is_sent_without_its_slash() -> None:
 async def test_emoji_only_text_still_gets_an_answer() -> None:
     rasa = _FakeRasa([{"text": "I can help with…"}])
     [reply] = await Conversation(rasa).user_text("1", "🚗🚗🚗", {})
-    assert reply.text
+    assert reply == Reply(text="I can help with…")
+    assert rasa.sent == [("1", "🚗🚗🚗", {})]

@@ -67,7 +67,7 @@ def test_code_mixed_sheng_counts_as_kiswahili(text: str) -> None:
     ],
 )
 def test_english_with_a_stray_kiswahili_word_stays_english(text: str) -> None:
-    assert detect(text) != "sw"
+    assert detect(text) == "en"
 
 
 @pytest.mark.parametrize(
@@ -92,7 +92,7 @@ def test_choose_language_falls_back_to_the_remembered_choice() -> None:
 
 
 def test_long_and_odd_messages_do_not_break_detection() -> None:
-    assert detect("tims " * 800) is None or detect("tims " * 800) in ("en", "sw")
+    assert detect("tims " * 800) == "en"  # an English acronym, however long
     assert detect('intent{"x":1}') is None
     assert detect("habari " * 1000) == "sw"
 

@@ -12,6 +12,7 @@ def test_identifiers_keep_only_their_tail() -> None:
 def test_free_text_is_scrubbed_of_ids_phones_and_pins() -> None:
     line = "lookup id=23456789 phone=+254712345678 pin=P051234567K ref=TIMS-DL-2023-118230"
     masked = scrub(line)
-    for secret in ("23456789", "+254712345678", "P051234567K"):
-        assert secret not in masked
-    assert "ref=TIMS-DL-2023-118230" in masked  # references are not personal identifiers
+    # References are not personal identifiers: they stay.
+    assert masked == (
+        "lookup id=******89 phone=***********78 pin=P*******67K ref=TIMS-DL-2023-118230"
+    )

@@ -1,0 +1,167 @@
+"""What the training feature says and which buttons it offers (ntsa_assistant.training.texts)."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+from datetime import UTC, datetime
+
+from ntsa_assistant.core.i18n import t
+from ntsa_assistant.protocol import Custom
+from ntsa_assistant.storage.models import Audience, Language, RegistrationStatus
+from ntsa_assistant.training import texts
+from ntsa_assistant.training.views import RegistrationInfo, TrainingOffer, TrainingSessionInfo
+
+DEALERS = TrainingSessionInfo(
+    code="TRN-DLR-01",
+    title="Motor dealers: linking your company",
+    audience=Audience.MOTOR_DEALERS,
+    language=Language.EN,
+    starts_at=datetime(2027, 1, 20, 7, 0, tzinfo=UTC),  # 10:00 in Nairobi
+    ends_at=datetime(2027, 1, 20, 9, 0, tzinfo=UTC),
+    capacity=2,
+    join_url="https://meet.example.org/trn-dlr-01",
+)
+EVERYONE = dataclasses.replace(
+    DEALERS,
+    code="TRN-ALL-02",
+    title="e-Citizen for everyone",
+    audience=Audience.ALL,
+    language=Language.SW,
+    starts_at=datetime(2027, 1, 21, 11, 0, tzinfo=UTC),  # 14:00 in Nairobi
+    ends_at=datetime(2027, 1, 21, 13, 0, tzinfo=UTC),
+)
+NOW = datetime(2027, 1, 10, tzinfo=UTC)
+
+
+def registration(status: RegistrationStatus, position: int | None = None) -> RegistrationInfo:
+    return RegistrationInfo(
+        id=7,
+        reference="TRN-ABCD-EFGH",
+        status=status,
+        training_session=DEALERS,
+        chat_id=42,
+        full_name="Wanjiru Kamau",
+        phone="+254712345678",
+        email=None,
+        kra_pin="P051234567K",
+        language=Language.EN,
+        created_at=datetime(2027, 1, 1, tzinfo=UTC),
+        waitlist_position=position,
+    )
+
+
+def test_the_session_menu_numbers_each_session_and_its_button_names_it() -> None:
+    offers = [TrainingOffer(DEALERS, 1), TrainingOffer(EVERYONE, 0)]
+    text, buttons = texts.session_menu("en", offers, texts.Intent.TRAINING_CHOOSE)
+    assert text.splitlines() == [
+        "1. Motor dealers: linking your company — Wednesday, 20 January 2027, 10:00 "
+        f"(English), {t('en', 'training.seat_left')}",
+        "2. e-Citizen for everyone — Thursday, 21 January 2027, 14:00 "
+        f"(Kiswahili), {t('en', 'training.seats_full')}",
+    ]
+    assert [b.title for b in buttons] == [
+        f"1. 20 Jan, 10:00 (EN) · {t('en', 'training.seat_left')}",
+        f"2. 21 Jan, 14:00 (SW) · {t('en', 'training.seats_full')}",
+    ]
+    assert [b.payload for b in buttons] == [
+        '/training_choose{"training_session":"TRN-DLR-01"}',
+        '/training_choose{"training_session":"TRN-ALL-02"}',
+    ]
+
+
+def test_a_full_session_offers_its_waitlist_first_then_the_others_and_stop() -> None:
+    full, other = TrainingOffer(DEALERS, 0), TrainingOffer(EVERYONE, 5)
+    answer = texts.ask_session("en", [full, other], full)
+    assert answer.text.startswith(
+        t(
+            "en",
+            "training.session_full",
+            title=DEALERS.title,
+            when="Wednesday, 20 January 2027, 10:00",
+        )
+    )
+    assert [b.payload for b in answer.buttons] == [
+        '/training_choose{"training_session":"TRN-DLR-01","training_waitlist":"yes"}',
+        '/training_choose{"training_session":"TRN-ALL-02"}',
+        "/training_stop",
+    ]
+
+
+def test_no_upcoming_session_says_so_and_offers_only_stop() -> None:
+    answer = texts.ask_session("sw", [], None)
+    assert answer.text == t("sw", "training.no_sessions")
+    assert [b.payload for b in answer.buttons] == ["/training_stop"]
+
+
+def test_the_audience_question_offers_every_choosable_audience() -> None:
+    answer = texts.ask_audience("en")
+    assert answer.text == t("en", "training.ask_audience")
+    assert [b.payload for b in answer.buttons] == [
+        f'/training_choose{{"training_audience":"{a.value}"}}'
+        for a in Audience
+        if a is not Audience.ALL
+    ]
+
+
+def test_the_confirmation_masks_phone_and_kra_pin() -> None:
+    answer = texts.ask_confirmation(
+        "en", DEALERS, "Wanjiru Kamau", "+254712345678", None, "P051234567K"
+    )
+    assert answer.text == t(
+        "en",
+        "training.confirm",
+        title=DEALERS.title,
+        when="Wednesday, 20 January 2027, 10:00",
+        name="Wanjiru Kamau",
+        phone="***********78",
+        email=t("en", "training.no_email"),
+        pin_line=t("en", "training.confirm_pin_line", pin="P*******67K"),
+    )
+    assert "+254712345678" not in answer.text
+    assert [b.payload for b in answer.buttons] == ["/training_confirm", "/training_stop"]
+
+
+def test_outcomes_confirmed_and_waitlisted() -> None:
+    confirmed = texts.outcome("en", registration(RegistrationStatus.CONFIRMED))
+    assert confirmed == t(
+        "en",
+        "training.confirmed",
+        reference="TRN-ABCD-EFGH",
+        title=DEALERS.title,
+        when="Wednesday, 20 January 2027, 10:00",
+        join_url=DEALERS.join_url,
+    )
+    waitlisted = texts.outcome("sw", registration(RegistrationStatus.WAITLISTED, position=3))
+    assert waitlisted == t(
+        "sw", "training.waitlisted", title=DEALERS.title, position=3, reference="TRN-ABCD-EFGH"
+    )
+
+
+def test_the_calendar_file_is_a_document_reply() -> None:
+    reply = texts.calendar_file("en", registration(RegistrationStatus.CONFIRMED), NOW)
+    assert reply["type"] == Custom.DOCUMENT
+    assert reply["filename"] == "TRN-DLR-01-TRN-ABCD-EFGH.ics"
+    assert reply["mime_type"] == "text/calendar"
+    assert base64.b64decode(reply["content_base64"]).startswith(b"BEGIN:VCALENDAR")
+    assert reply["caption"] == t("en", "training.ics_caption", title=DEALERS.title)
+
+
+def test_my_registrations_lists_each_with_cancel_and_move() -> None:
+    answer = texts.my_registrations("en", [registration(RegistrationStatus.CONFIRMED)])
+    assert answer.text.splitlines()[0] == t("en", "training.my_header")
+    assert [b.payload for b in answer.buttons] == [
+        '/training_cancel{"training_reference":"TRN-ABCD-EFGH"}',
+        '/training_move{"training_reference":"TRN-ABCD-EFGH"}',
+    ]
+    assert texts.my_registrations("en", []).text == t("en", "training.my_none")
+
+
+def test_moving_offers_only_the_other_sessions() -> None:
+    info = registration(RegistrationStatus.CONFIRMED)
+    offers = [TrainingOffer(DEALERS, 1), TrainingOffer(EVERYONE, 4)]
+    answer = texts.ask_move("en", info, offers)
+    assert [b.payload for b in answer.buttons] == [
+        '/training_move_to{"training_reference":"TRN-ABCD-EFGH","training_session":"TRN-ALL-02"}'
+    ]
+    assert texts.ask_move("en", info, offers[:1]).text == t("en", "training.move_none")
