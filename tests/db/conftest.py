@@ -13,55 +13,14 @@ with every table emptied before the test.
 
 from __future__ import annotations
 
-import os
-import secrets
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import pytest
-from sqlalchemy import delete, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ntsa_assistant.storage.engine import (
-    SessionFactory,
-    create_engine,
-    create_session_factory,
-    normalise_url,
-)
-from ntsa_assistant.storage.models import Base
+from ntsa_assistant.storage.engine import SessionFactory, create_engine, create_session_factory
 from ntsa_assistant.storage.schema import upgrade_schema
-
-POSTGRES_ENV = "TEST_POSTGRES_URL"
-
-
-def postgres_server_url() -> str:
-    """The PostgreSQL server to test on; skips (or fails under CI) when none is given."""
-    url = os.environ.get(POSTGRES_ENV, "").strip()
-    if url:
-        return url
-    if os.environ.get("CI"):
-        pytest.fail(f"{POSTGRES_ENV} is not set, and CI must run the PostgreSQL tests")
-    pytest.skip(
-        f"{POSTGRES_ENV} is not set: PostgreSQL tests skipped "
-        "(set it, e.g. postgresql://postgres@127.0.0.1:5432/test)"
-    )
-
-
-@asynccontextmanager
-async def fresh_postgres_database(server_url: str) -> AsyncIterator[str]:
-    """A new, empty database on the server for the block; dropped afterwards."""
-    name = f"ntsa_test_{secrets.token_hex(6)}"
-    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    try:
-        async with admin.connect() as connection:
-            await connection.execute(text(f'CREATE DATABASE "{name}"'))
-        url = make_url(normalise_url(server_url)).set(database=name)
-        yield url.render_as_string(hide_password=False)
-    finally:
-        async with admin.connect() as connection:
-            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
+from tests.support.databases import empty_tables, fresh_postgres_database, postgres_server_url
 
 
 @pytest.fixture(
@@ -90,13 +49,6 @@ async def db_engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     engine = create_engine(database_url)
     yield engine
     await engine.dispose()
-
-
-async def empty_tables(engine: AsyncEngine) -> None:
-    """Deletes every row of every model table, children first."""
-    async with engine.begin() as connection:
-        for table in reversed(Base.metadata.sorted_tables):
-            await connection.execute(delete(table))
 
 
 @pytest.fixture

@@ -6,7 +6,8 @@ the groups are written in clock order so the server restarts once per date. Test
 not depend on the date run on the last one (after the closure), like real time today.
 
 Checks look for facts (dates, days left, "KRA PIN", "free"/"bure") and the reply's language,
-not for whole sentences, so that rewording an answer does not break them.
+and compare the whole reply with what the FAQ (ntsa_assistant.faq.answers) says for that
+topic, language and date, so that rewording an answer changes both sides at once.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from datetime import datetime
 import aiohttp
 import pytest
 
+from ntsa_assistant.core.i18n import t
 from ntsa_assistant.faq import answers as faq
 from ntsa_assistant.faq.answers import Topic
 
@@ -32,6 +34,10 @@ TURN_TIMEOUT = 40.0
 
 # Reply language by the style of the question: a code-mixed question is answered in Kiswahili.
 REPLY_LANGUAGE = {"en": "en", "sw": "sw", "mixed": "sw"}
+CLOCK = {
+    name: datetime.fromisoformat(value)
+    for name, value in [("before", BEFORE), ("during", DURING), ("after", AFTER)]
+}
 
 
 # --- helpers --------------------------------------------------------------------------
@@ -68,6 +74,20 @@ def button_titles(message: dict) -> list[str]:
     return [b["text"] for row in markup.get("inline_keyboard", []) for b in row]
 
 
+def shown(message: dict) -> tuple[str, list[str]]:
+    """What the user sees of a reply: its text and its button titles."""
+    return message["text"], button_titles(message)
+
+
+def seen(answer: faq.Answer) -> tuple[str, list[str]]:
+    return answer.text, [b.title for b in answer.buttons]
+
+
+def answered(topic: Topic, lang: str, clock: str) -> tuple[str, list[str]]:
+    """The FAQ's answer to ``topic`` as the user sees it at one of the module's clocks."""
+    return seen(faq.answer(topic, lang, CLOCK[clock]))  # type: ignore[arg-type]
+
+
 async def say(telegram, chat_id: int, text: str) -> dict:
     """Sends ``text`` as the user and returns the bot's one reply."""
     telegram.push_text(chat_id, text)
@@ -91,7 +111,7 @@ async def command(telegram, chat_id: int, name: str) -> dict:
 async def still_answers(telegram, chat_id: int) -> None:
     """The bot keeps working after an odd message: a plain question gets its answer."""
     reply = await say(telegram, chat_id, "When does TIMS close?")
-    assert "29 December 2023" in reply["text"]
+    assert shown(reply) == answered(Topic.CLOSURE, "en", "after")
 
 
 @pytest.fixture
@@ -122,7 +142,9 @@ STYLES = list(CLOSURE_QUESTIONS)
 
 @pytest.mark.parametrize("style", STYLES)
 async def test_before_the_closure_tims_will_close(telegram, chat_id, before, style):
-    text = (await say(telegram, chat_id, CLOSURE_QUESTIONS[style]))["text"]
+    reply = await say(telegram, chat_id, CLOSURE_QUESTIONS[style])
+    assert shown(reply) == answered(Topic.CLOSURE, REPLY_LANGUAGE[style], "before")
+    text = reply["text"]
     if REPLY_LANGUAGE[style] == "en":
         assert "goes offline" in text
         assert "29 December 2023" in text
@@ -147,7 +169,9 @@ PENDING_QUESTIONS = {
 async def test_before_the_deadline_pending_answer_counts_the_days_left(
     telegram, chat_id, before, style
 ):
-    text = (await say(telegram, chat_id, PENDING_QUESTIONS[style]))["text"]
+    reply = await say(telegram, chat_id, PENDING_QUESTIONS[style])
+    assert shown(reply) == answered(Topic.PENDING, REPLY_LANGUAGE[style], "before")
+    text = reply["text"]
     if REPLY_LANGUAGE[style] == "en":
         assert "15 December 2023" in text
         assert "5 days left" in text
@@ -162,7 +186,9 @@ async def test_before_the_deadline_pending_answer_counts_the_days_left(
 
 @pytest.mark.parametrize("style", STYLES)
 async def test_during_the_closure_tims_is_closed_until(telegram, chat_id, during, style):
-    text = (await say(telegram, chat_id, CLOSURE_QUESTIONS[style]))["text"]
+    reply = await say(telegram, chat_id, CLOSURE_QUESTIONS[style])
+    assert shown(reply) == answered(Topic.CLOSURE, REPLY_LANGUAGE[style], "during")
+    text = reply["text"]
     if REPLY_LANGUAGE[style] == "en":
         assert "offline right now" in text
         assert "until the end of Monday, 1 January 2024" in text
@@ -177,7 +203,9 @@ async def test_during_the_closure_tims_is_closed_until(telegram, chat_id, during
 async def test_during_the_closure_pending_answer_says_the_deadline_passed(
     telegram, chat_id, during
 ):
-    text = (await say(telegram, chat_id, PENDING_QUESTIONS["en"]))["text"]
+    reply = await say(telegram, chat_id, PENDING_QUESTIONS["en"])
+    assert shown(reply) == answered(Topic.PENDING, "en", "during")
+    text = reply["text"]
     assert "15 December 2023" in text
     assert "1 January 2024" in text  # nothing can be completed while TIMS is offline
     assert "days left" not in text
@@ -188,7 +216,9 @@ async def test_during_the_closure_pending_answer_says_the_deadline_passed(
 
 @pytest.mark.parametrize("style", STYLES)
 async def test_after_the_closure_tims_closed_use_ecitizen(telegram, chat_id, after, style):
-    text = (await say(telegram, chat_id, CLOSURE_QUESTIONS[style]))["text"]
+    reply = await say(telegram, chat_id, CLOSURE_QUESTIONS[style])
+    assert shown(reply) == answered(Topic.CLOSURE, REPLY_LANGUAGE[style], "after")
+    text = reply["text"]
     if REPLY_LANGUAGE[style] == "en":
         assert "went offline" in text
         assert "29 December 2023" in text
@@ -279,11 +309,13 @@ async def test_each_topic_is_answered_in_the_users_language(telegram, chat_id, a
     reply = await say(telegram, chat_id, questions[style])
     lang = REPLY_LANGUAGE[style]
     assert (fact_en if lang == "en" else fact_sw) in reply["text"], reply["text"]
+    assert shown(reply) == answered(Topic(topic), lang, "after")
     assert_language(reply["text"], lang)
 
 
 async def test_training_answer_offers_the_bots_registration(telegram, chat_id, after):
     reply = await say(telegram, chat_id, "Is the e-Citizen training free?")
+    assert shown(reply) == answered(Topic.TRAINING, "en", "after")
     assert "free" in reply["text"]
     assert "Register for training" in button_titles(reply)
 
@@ -305,13 +337,16 @@ MENU_TITLES_EN = [
 async def test_faq_shows_the_topics_and_a_button_answers_with_more(telegram, chat_id, after):
     menu = await command(telegram, chat_id, "faq")
     assert button_titles(menu) == MENU_TITLES_EN
+    assert shown(menu) == seen(faq.menu("en"))
 
     answer = await press(telegram, chat_id, "Pending applications")
     assert "15 December 2023" in answer["text"]
     assert "Tell me more" in button_titles(answer)
+    assert shown(answer) == answered(Topic.PENDING, "en", "after")
 
     more = await press(telegram, chat_id, "Tell me more")
     assert "ntsa.go.ke" in more["text"]  # where to turn for one that cannot be completed
+    assert shown(more) == seen(faq.more(Topic.PENDING, "en", CLOCK["after"]))
     assert more["text"] != answer["text"]
     assert "Tell me more" not in button_titles(more)
 
@@ -321,11 +356,11 @@ async def test_faq_menu_follows_a_kiswahili_conversation(telegram, chat_id, afte
     assert_language(greeting["text"], "sw")
 
     menu = await command(telegram, chat_id, "faq")
-    titles = button_titles(menu)
-    assert len(titles) == len(MENU_TITLES_EN)
-    assert "Mafunzo ya bure" in titles
+    assert shown(menu) == seen(faq.menu("sw"))
+    assert "Mafunzo ya bure" in button_titles(menu)
 
     answer = await press(telegram, chat_id, "Mafunzo ya bure")
+    assert shown(answer) == answered(Topic.TRAINING, "sw", "after")
     assert "bure" in answer["text"]
     assert_language(answer["text"], "sw")
 
@@ -335,24 +370,26 @@ async def test_faq_menu_follows_a_kiswahili_conversation(telegram, chat_id, afte
 
 async def test_language_choice_is_remembered_for_unclear_messages(telegram, chat_id, after):
     choose = await command(telegram, chat_id, "language")
-    assert button_titles(choose) == ["English", "Kiswahili"]
+    assert shown(choose) == (t("en", "language.choose"), ["English", "Kiswahili"])
 
     chosen = await press(telegram, chat_id, "Kiswahili")
-    assert_language(chosen["text"], "sw")
+    assert shown(chosen) == (t("sw", "language.set"), [])
 
     reply = await say(telegram, chat_id, "ok")  # no language of its own
+    assert shown(reply) == answered(Topic.ACKNOWLEDGE, "sw", "after")
     assert_language(reply["text"], "sw")
 
 
 async def test_typing_english_switches_the_language_mid_chat(telegram, chat_id, after):
     first = await say(telegram, chat_id, "TIMS itafungwa lini?")
-    assert "29 Desemba 2023" in first["text"]
+    assert shown(first) == answered(Topic.CLOSURE, "sw", "after")
 
     second = await say(telegram, chat_id, "Do I have to validate my e-Citizen account?")
-    assert "validate" in second["text"]
+    assert shown(second) == answered(Topic.VALIDATE, "en", "after")
     assert_language(second["text"], "en")
 
     third = await say(telegram, chat_id, "ok")  # answered in the language used last
+    assert shown(third) == answered(Topic.ACKNOWLEDGE, "en", "after")
     assert_language(third["text"], "en")
 
 
@@ -413,11 +450,10 @@ async def test_unclear_question_gets_topic_buttons_and_a_pick_answers(
     for text in unclear:  # a fresh chat each, so no earlier miss counts
         clarify = await say(telegram, chat_id + len(offers) * 1000, text)
         titles = button_titles(clarify)
-        # topics found → "Something else" beside them; none → the whole menu
-        assert {"Something else", "Topics"} & set(titles), (text, clarify["text"], titles)
-        assert "Get help from a person" not in titles  # a first miss
         offers.append([title for title in titles if title in TOPIC_BY_TITLE])
-        assert not offers[-1] or "Something else" in titles, titles
+        # A first miss: the topics found, then "Something else"; none found → "Topics".
+        topics = [Topic(TOPIC_BY_TITLE[title]) for title in offers[-1]]
+        assert shown(clarify) == seen(faq.clarify("en", topics, repeated=False)), text
     offered = next((o for o in offers if len(o) >= 2), None)
     assert offered is not None, f"no clarification offered two topics: {offers}"
     assert all(len(o) <= 3 for o in offers), offers
@@ -427,19 +463,23 @@ async def test_unclear_question_gets_topic_buttons_and_a_pick_answers(
         answer = await press(telegram, chat_id, title)
         fact_en, _ = TOPIC_CASES[TOPIC_BY_TITLE[title]][1]
         assert fact_en in answer["text"], (title, answer["text"])
+        assert shown(answer) == answered(Topic(TOPIC_BY_TITLE[title]), "en", "after")
 
 
 async def test_two_misses_in_a_row_offer_a_person(telegram, chat_id, after, rasa_server):
     misses = await fallbacks(rasa_server, GIBBERISH_CANDIDATES)
     assert len(misses) >= 2, f"the model classified the gibberish: only {misses} fell back"
     first = await say(telegram, chat_id, misses[0])
+    offered = [Topic(TOPIC_BY_TITLE[x]) for x in button_titles(first) if x in TOPIC_BY_TITLE]
+    assert shown(first) == seen(faq.clarify("en", offered, repeated=False))
     assert "Get help from a person" not in button_titles(first)
-    assert "Topics" in button_titles(first) or "Something else" in button_titles(first)
 
     second = await say(telegram, chat_id, misses[1])
+    assert shown(second) == seen(faq.clarify("en", [], repeated=True))
     assert "Get help from a person" in button_titles(second), second["text"]
 
     human = await press(telegram, chat_id, "Get help from a person")
+    assert shown(human) == answered(Topic.HANDOFF, "en", "after")
     assert "ntsa.go.ke" in human["text"]
 
 
@@ -453,16 +493,23 @@ async def test_two_misses_in_a_row_offer_a_person(telegram, chat_id, after, rasa
 )
 async def test_odd_input_gets_a_polite_answer(telegram, chat_id, after, text):
     reply = await say(telegram, chat_id, text)
-    # Whatever NLU makes of it, the reply points to what the bot can do.
-    assert "/faq" in reply["text"] or button_titles(reply), reply["text"]
+    # Whatever NLU makes of it, the reply points to what the bot can do: the topics it
+    # might have meant (or all of them), or an answer that names what it knows or /faq.
+    offered = [Topic(TOPIC_BY_TITLE[x]) for x in button_titles(reply) if x in TOPIC_BY_TITLE]
+    pointers = [
+        seen(faq.clarify("en", offered, repeated=False)),
+        answered(Topic.OUT_OF_SCOPE, "en", "after"),
+        answered(Topic.CAPABILITIES, "en", "after"),
+        answered(Topic.ACKNOWLEDGE, "en", "after"),
+    ]
+    assert shown(reply) in pointers
     assert "+254700000101" not in reply["text"]
     await still_answers(telegram, chat_id)
 
 
 async def test_a_very_long_message_is_refused_politely(telegram, chat_id, after):
     reply = await say(telegram, chat_id, ("When does TIMS close? " * 200)[:4000])
-    assert "shorter" in reply["text"]
-    assert "1000" in reply["text"]
+    assert shown(reply) == (t("en", "common.too_long", limit=1000), [])
     await still_answers(telegram, chat_id)
 
 
@@ -476,8 +523,9 @@ async def test_forged_more_payload_is_not_taken_as_the_intent(telegram, chat_id,
 
 async def test_forged_language_payload_does_not_switch_the_language(telegram, chat_id, after):
     reply = await say(telegram, chat_id, '/set_language{"language":"sw"}')
-    assert "nitajibu kwa Kiswahili" not in reply["text"]
+    assert reply["text"] != t("sw", "language.set")
 
     ack = await say(telegram, chat_id, "ok")
+    assert shown(ack) == answered(Topic.ACKNOWLEDGE, "en", "after")
     assert_language(ack["text"], "en")
     await still_answers(telegram, chat_id)
