@@ -34,6 +34,7 @@ which look-ups fail at once.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
@@ -116,6 +117,59 @@ class PersonStatus:
         return tuple(sorted(open_, key=lambda tx: (tx.updated_on, tx.reference), reverse=True))
 
 
+class _PersonLike(Protocol):
+    @property
+    def id_number(self) -> str: ...
+    @property
+    def phone(self) -> str: ...
+    @property
+    def validated_on(self) -> date | None: ...
+
+
+class _OrganisationLike(Protocol):
+    @property
+    def kra_pin(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def category(self) -> OrganisationCategory: ...
+    @property
+    def link_status(self) -> LinkStatus: ...
+
+
+class _TransactionLike(Protocol):
+    @property
+    def reference(self) -> str: ...
+    @property
+    def service(self) -> str: ...
+    @property
+    def status(self) -> TransactionStatus: ...
+    @property
+    def submitted_on(self) -> date: ...
+    @property
+    def updated_on(self) -> date: ...
+
+
+def person_status(
+    person: _PersonLike,
+    organisations: Iterable[_OrganisationLike],
+    transactions: Iterable[_TransactionLike],
+) -> PersonStatus:
+    """One person's status from rows of any source (our records or the remote API)."""
+    return PersonStatus(
+        id_number=person.id_number,
+        phone=person.phone,
+        validated_on=person.validated_on,
+        organisations=tuple(
+            OrganisationLink(o.kra_pin, o.name, o.category, o.link_status) for o in organisations
+        ),
+        transactions=tuple(
+            TransactionRecord(t.reference, t.service, t.status, t.submitted_on, t.updated_on)
+            for t in transactions
+        ),
+    )
+
+
 class StatusBackend(Protocol):
     async def lookup(self, id_number: str) -> PersonStatus | None:
         """The status of ``id_number``; None if unknown; :class:`StatusUnavailable` if it
@@ -156,21 +210,7 @@ class SqlStatusBackend:
                     .where(Transaction.id_number == id_number)
                     .order_by(Transaction.reference)
                 )
-                return PersonStatus(
-                    id_number=account.id_number,
-                    phone=account.phone,
-                    validated_on=account.validated_on,
-                    organisations=tuple(
-                        OrganisationLink(o.kra_pin, o.name, o.category, o.link_status)
-                        for o in organisations
-                    ),
-                    transactions=tuple(
-                        TransactionRecord(
-                            t.reference, t.service, t.status, t.submitted_on, t.updated_on
-                        )
-                        for t in transactions
-                    ),
-                )
+                return person_status(account, organisations, transactions)
         except SQLAlchemyError as exc:
             raise StatusUnavailable(f"records database: {type(exc).__name__}") from exc
 
@@ -219,19 +259,7 @@ def parse_person(body: object, id_number: str) -> PersonStatus:
         ) from None
     if person.id_number != id_number:
         raise StatusUnavailable("status API: the answer is about another ID")
-    return PersonStatus(
-        id_number=person.id_number,
-        phone=person.phone,
-        validated_on=person.validated_on,
-        organisations=tuple(
-            OrganisationLink(o.kra_pin, o.name, o.category, o.link_status)
-            for o in person.organisations
-        ),
-        transactions=tuple(
-            TransactionRecord(t.reference, t.service, t.status, t.submitted_on, t.updated_on)
-            for t in person.transactions
-        ),
-    )
+    return person_status(person, person.organisations, person.transactions)
 
 
 class RemoteStatusBackend:

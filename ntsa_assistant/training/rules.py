@@ -39,9 +39,10 @@ CHOOSABLE_AUDIENCES: tuple[Audience, ...] = tuple(a for a in Audience if a is no
 
 
 class RegistrationError(Exception):
-    """An expected refusal; ``reason`` names the text the user is shown."""
+    """An expected refusal; ``reason`` names the text the user is shown. Only its
+    subclasses are raised, each with a text of its own in ``locales/*/training.toml``."""
 
-    reason = "registration_error"
+    reason: str
 
 
 class UnknownTrainingSession(RegistrationError):

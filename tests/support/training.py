@@ -1,12 +1,17 @@
-"""Training sessions and applicants made up for the database tests (tests/db)."""
+"""Training sessions, registrations and applicants made up for the tests."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
 from ntsa_assistant.storage.engine import SessionFactory
-from ntsa_assistant.storage.models import Audience, Language, TrainingSession
-from ntsa_assistant.training.views import Applicant
+from ntsa_assistant.storage.models import (
+    Audience,
+    Language,
+    RegistrationStatus,
+    TrainingSession,
+)
+from ntsa_assistant.training.views import Applicant, RegistrationInfo, TrainingSessionInfo
 
 NOW = datetime(2027, 1, 10, 9, 0, tzinfo=UTC)
 STARTS = datetime(2027, 1, 20, 7, 0, tzinfo=UTC)
@@ -45,4 +50,38 @@ def person(n: int, lang: Language = Language.EN) -> Applicant:
         phone=f"+2547{n:08d}",
         language=lang,
         kra_pin="P051234567K",
+    )
+
+
+DEALERS_SESSION = TrainingSessionInfo(
+    code="TRN-DLR-01",
+    title="Motor dealers: linking your company",
+    audience=Audience.MOTOR_DEALERS,
+    language=Language.EN,
+    starts_at=datetime(2027, 1, 20, 7, 0, tzinfo=UTC),  # 10:00 in Nairobi
+    ends_at=datetime(2027, 1, 20, 9, 0, tzinfo=UTC),
+    capacity=2,
+    join_url="https://meet.example.org/trn-dlr-01",
+)
+
+
+def registration_info(
+    reference: str = "TRN-ABCD-EFGH",
+    status: RegistrationStatus = RegistrationStatus.CONFIRMED,
+    waitlist_position: int | None = None,
+) -> RegistrationInfo:
+    """Wanjiru's registration for :data:`DEALERS_SESSION` (no database needed)."""
+    return RegistrationInfo(
+        id=1,
+        reference=reference,
+        status=status,
+        training_session=DEALERS_SESSION,
+        chat_id=42,
+        full_name="Wanjiru Kamau",
+        phone="+254712345678",
+        email=None,
+        kra_pin="P051234567K",
+        language=Language.EN,
+        created_at=datetime(2027, 1, 1, tzinfo=UTC),
+        waitlist_position=waitlist_position,
     )

@@ -6,36 +6,15 @@ from datetime import UTC, datetime
 
 from icalendar import Calendar
 
-from ntsa_assistant.storage.models import Audience, Language, RegistrationStatus
 from ntsa_assistant.training.calendar import build_ics, event_uid, filename
-from ntsa_assistant.training.views import RegistrationInfo, TrainingSessionInfo
+from ntsa_assistant.training.views import RegistrationInfo
+from tests.support.training import DEALERS_SESSION, registration_info
 
-SESSION = TrainingSessionInfo(
-    code="TRN-DLR-01",
-    title="Motor dealers: linking your company",
-    audience=Audience.MOTOR_DEALERS,
-    language=Language.EN,
-    starts_at=datetime(2027, 1, 20, 7, 0, tzinfo=UTC),  # 10:00 in Nairobi
-    ends_at=datetime(2027, 1, 20, 9, 0, tzinfo=UTC),
-    capacity=2,
-    join_url="https://meet.example.org/trn-dlr-01",
-)
+SESSION = DEALERS_SESSION
 
 
 def info(reference: str = "TRN-ABCD-EFGH") -> RegistrationInfo:
-    return RegistrationInfo(
-        id=1,
-        reference=reference,
-        status=RegistrationStatus.CONFIRMED,
-        training_session=SESSION,
-        chat_id=42,
-        full_name="Wanjiru Kamau",
-        phone="+254712345678",
-        email=None,
-        kra_pin="P051234567K",
-        language=Language.EN,
-        created_at=datetime(2027, 1, 1, tzinfo=UTC),
-    )
+    return registration_info(reference)
 
 
 NOW = datetime(2027, 1, 2, 8, 30, 15, 123, tzinfo=UTC)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -179,3 +180,41 @@ def test_a_word_for_leaving_the_form_is_never_taken_as_a_name(typed: str) -> Non
 
 def test_a_name_that_merely_contains_a_stop_word_is_fine() -> None:
     assert registration.validate_name("Basil Achacha") == "Basil Achacha"
+
+
+def _subclasses(kind: type) -> list[type]:
+    found = []
+    for sub in kind.__subclasses__():
+        found += [sub, *_subclasses(sub)]
+    return found
+
+
+@pytest.mark.parametrize("lang", ["en", "sw"])
+def test_every_refusal_names_a_text_that_exists(lang: str) -> None:
+    """A refusal shown to the user must have its sentence in both languages."""
+    refusals = _subclasses(registration.RegistrationError)
+    assert {cls.reason for cls in refusals} >= {"session_unknown", "session_started"}
+    missing = [cls.__name__ for cls in refusals if f"training.{cls.reason}" not in catalog(lang)]
+    assert missing == []
+
+
+@pytest.mark.parametrize(
+    ("typed", "parse"),
+    [
+        ("", registration.validate_name),
+        ("x" * 101, registration.validate_name),
+        ("stop", registration.validate_name),
+        ("Jane 2", registration.validate_name),
+        ("12", registration.validate_phone),
+        ("+255712345678", registration.validate_phone),
+        ("jane@", registration.validate_email),
+        ("P05", registration.validate_kra_pin),
+    ],
+)
+def test_every_invalid_input_names_a_text_that_exists(
+    typed: str, parse: Callable[[str], str]
+) -> None:
+    with pytest.raises(registration.InvalidInput) as refused:
+        parse(typed)
+    for lang in ("en", "sw"):
+        assert f"training.{refused.value.reason}" in catalog(lang)

@@ -10,18 +10,10 @@ from ntsa_assistant.core.i18n import t
 from ntsa_assistant.protocol import Custom
 from ntsa_assistant.storage.models import Audience, Language, RegistrationStatus
 from ntsa_assistant.training import texts
-from ntsa_assistant.training.views import RegistrationInfo, TrainingOffer, TrainingSessionInfo
+from ntsa_assistant.training.views import RegistrationInfo, TrainingOffer
+from tests.support.training import DEALERS_SESSION, registration_info
 
-DEALERS = TrainingSessionInfo(
-    code="TRN-DLR-01",
-    title="Motor dealers: linking your company",
-    audience=Audience.MOTOR_DEALERS,
-    language=Language.EN,
-    starts_at=datetime(2027, 1, 20, 7, 0, tzinfo=UTC),  # 10:00 in Nairobi
-    ends_at=datetime(2027, 1, 20, 9, 0, tzinfo=UTC),
-    capacity=2,
-    join_url="https://meet.example.org/trn-dlr-01",
-)
+DEALERS = DEALERS_SESSION
 EVERYONE = dataclasses.replace(
     DEALERS,
     code="TRN-ALL-02",
@@ -35,20 +27,7 @@ NOW = datetime(2027, 1, 10, tzinfo=UTC)
 
 
 def registration(status: RegistrationStatus, position: int | None = None) -> RegistrationInfo:
-    return RegistrationInfo(
-        id=7,
-        reference="TRN-ABCD-EFGH",
-        status=status,
-        training_session=DEALERS,
-        chat_id=42,
-        full_name="Wanjiru Kamau",
-        phone="+254712345678",
-        email=None,
-        kra_pin="P051234567K",
-        language=Language.EN,
-        created_at=datetime(2027, 1, 1, tzinfo=UTC),
-        waitlist_position=position,
-    )
+    return registration_info(status=status, waitlist_position=position)
 
 
 def test_the_session_menu_numbers_each_session_and_its_button_names_it() -> None:
