@@ -22,8 +22,7 @@ from actions.tracker import Turn, reply_language
 from ntsa_assistant import protocol
 from ntsa_assistant.core.i18n import t
 from ntsa_assistant.core.masking import mask_id_number
-from ntsa_assistant.status import lookup as status
-from ntsa_assistant.status import verification
+from ntsa_assistant.status import answers, verification
 from ntsa_assistant.status.lookup import Part, StatusUnavailable
 from ntsa_assistant.status.sms import SmsUnavailable
 from ntsa_assistant.status.verification import Outcome, Result, Verifier
@@ -107,7 +106,7 @@ class ValidateStatusForm(FormValidationAction):
             return {Slot.ID_NUMBER: None, Slot.ID_TRIES: tries}
         result = await _verifier().begin(tracker.sender_id, id_number)
         if result.outcome is Outcome.LOCKED:
-            return _stop(dispatcher, verification.explain(result, lang))
+            return _stop(dispatcher, answers.explain(result, lang))
         proof = result.method.value if result.method else None
         return {Slot.ID_NUMBER: id_number, Slot.PROOF: proof}
 
@@ -156,13 +155,13 @@ def _after_proof_step(
     dispatcher: CollectingDispatcher, result: Result, lang: str
 ) -> dict[str, Any]:
     if result.outcome is Outcome.LOCKED:
-        return _stop(dispatcher, verification.explain(result, lang))
+        return _stop(dispatcher, answers.explain(result, lang))
     if result.outcome is Outcome.PROVEN:
         return {Slot.PROOF: result.method.value if result.method else None}
     if result.outcome is Outcome.NOT_OWN_CONTACT:
         _ask_for_contact(dispatcher, lang, t(lang, "status.not_own_contact"))
         return {Slot.PROOF: None}
-    dispatcher.utter_message(text=verification.explain(result, lang))
+    dispatcher.utter_message(text=answers.explain(result, lang))
     if result.outcome is Outcome.CODE_SENT:
         return {Slot.PROOF: None, Slot.STAGE: STAGE_CODE}
     return {Slot.PROOF: None}
@@ -226,7 +225,7 @@ class ActionStatusAnswer(Action):
         if disclosed is None:
             text = t(lang, key)
         else:
-            text = status.compose(disclosed[0], part, lang, resources().clock.now())
+            text = answers.compose(disclosed[0], part, lang, resources().clock.now())
         send_custom(dispatcher, protocol.remove_keyboard(text))
         return cleared
 

@@ -1,14 +1,10 @@
-"""A person's own status: account validation, organisations, pending TIMS applications.
+"""Looking up a person's own status: account validation, organisations, pending TIMS
+applications (what is said about it: :mod:`ntsa_assistant.status.answers`).
 
-Two things live here:
-
-* **Look-ups** — :class:`StatusBackend`, with two implementations: :class:`SqlStatusBackend`
-  over our imported records, and :class:`RemoteStatusBackend`, an aiohttp client for a
-  remote status API. Either one answers ``None`` for an unknown ID and raises
-  :class:`StatusUnavailable` when it cannot answer — never an empty, wrong "nothing
-  pending".
-* **Answers** — :func:`compose`, a pure function of a status, the part asked for, the
-  language and the time, which picks the advice that fits the date.
+:class:`StatusBackend` has two implementations: :class:`SqlStatusBackend` over our imported
+records, and :class:`RemoteStatusBackend`, an aiohttp client for a remote status API. Either
+one answers ``None`` for an unknown ID and raises :class:`StatusUnavailable` when it cannot
+answer — never an empty, wrong "nothing pending".
 
 The remote status API (base URL ``STATUS_API_URL``; optional ``STATUS_API_KEY`` sent as
 ``Authorization: Bearer ...``)::
@@ -36,7 +32,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from enum import StrEnum
 from typing import Protocol
 
@@ -48,10 +44,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from ntsa_assistant.core.i18n import spell_date, t
 from ntsa_assistant.core.identifiers import InvalidIdentifier, parse_id_number
-from ntsa_assistant.core.masking import mask_id_number, mask_kra_pin
-from ntsa_assistant.faq import timeline
 from ntsa_assistant.storage.engine import SessionFactory
 from ntsa_assistant.storage.models import (
     Account,
@@ -328,92 +321,3 @@ class RemoteStatusBackend:
         except ValueError as exc:
             raise StatusUnavailable("status API: the answer is not JSON") from exc
         return parse_person(body, id_number)
-
-
-# --------------------------------------------------------------------------- answers
-
-
-def _left(lang: str, days_left: int) -> str:
-    if days_left == 0:
-        return t(lang, "status.left_today")
-    if days_left == 1:
-        return t(lang, "status.left_one")
-    return t(lang, "status.left_many", days=days_left)
-
-
-def _validation(status: PersonStatus, lang: str) -> str:
-    if status.validated_on is not None:
-        return t(lang, "status.validated", day=spell_date(lang, status.validated_on))
-    site = timeline.default_timeline().agency.new_system_site
-    return t(lang, "status.not_validated", site=site)
-
-
-def _organisations(status: PersonStatus, lang: str, asked: bool) -> str | None:
-    if not status.organisations:
-        return t(lang, "status.no_organisations") if asked else None
-    lines = [t(lang, "status.organisations_intro")]
-    for org in status.organisations:
-        lines.append(
-            t(
-                lang,
-                "status.organisation_line",
-                name=org.name,
-                pin=mask_kra_pin(org.kra_pin),
-                link=t(lang, f"status.link.{org.link_status.value}"),
-            )
-        )
-    if any(org.link_status is not LinkStatus.LINKED for org in status.organisations):
-        lines.append(t(lang, "status.link_howto"))
-    return "\n".join(lines)
-
-
-def pending_advice(lang: str, now: datetime) -> str:
-    """What to do about open applications, given the date."""
-    facts = timeline.default_timeline()
-    deadline = timeline.deadline_status(facts.pending_transactions.deadline, now)
-    dates = {
-        "deadline": spell_date(lang, facts.pending_transactions.deadline),
-        "last_open_day": spell_date(lang, facts.closure.last_open_day),
-        "last_closed_day": spell_date(lang, facts.closure.last_closed_day),
-        "new_only_day": spell_date(lang, facts.new_system_only.from_day),
-        "site": facts.agency.new_system_site,
-        "agency_site": facts.agency.agency_site,
-    }
-    if not deadline.passed:
-        return t(lang, "status.advice.upcoming", left=_left(lang, deadline.days_left), **dates)
-    stage = timeline.phase(facts, now)
-    return t(lang, f"status.advice.{stage.value}", **dates)
-
-
-def _pending(status: PersonStatus, lang: str, now: datetime) -> str:
-    pending = status.pending
-    if not pending:
-        return t(lang, "status.nothing_pending")
-    lines = [t(lang, "status.pending_intro", count=len(pending))]
-    for tx in pending:
-        lines.append(
-            t(
-                lang,
-                "status.pending_line",
-                reference=tx.reference,
-                service=tx.service,
-                state=t(lang, f"status.state.{tx.status.value}"),
-                updated=spell_date(lang, tx.updated_on),
-            )
-        )
-    lines.append(pending_advice(lang, now))
-    return "\n".join(lines)
-
-
-def compose(status: PersonStatus, part: Part, lang: str, now: datetime) -> str:
-    """The answer to a proven person: the part they asked for, in their language."""
-    sections = [t(lang, "status.header", id=mask_id_number(status.id_number))]
-    if part in (Part.ALL, Part.VALIDATION):
-        sections.append(_validation(status, lang))
-    if part in (Part.ALL, Part.ORGANISATIONS):
-        organisations = _organisations(status, lang, asked=part is Part.ORGANISATIONS)
-        if organisations:
-            sections.append(organisations)
-    if part in (Part.ALL, Part.PENDING):
-        sections.append(_pending(status, lang, now))
-    return "\n\n".join(sections)

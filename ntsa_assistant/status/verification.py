@@ -30,7 +30,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ntsa_assistant.core.clock import Clock
-from ntsa_assistant.core.i18n import spell_datetime, t
+from ntsa_assistant.core.i18n import t
 from ntsa_assistant.core.identifiers import find_id_number, normalise_phone
 from ntsa_assistant.core.masking import mask_id_number
 from ntsa_assistant.core.settings import Settings
@@ -449,24 +449,3 @@ _TYPED_PHONE = re.compile(r"(?:\+|\b0|\b254)\d[\d\s\-]{7,}")
 def looks_like_phone(text: str | None) -> bool:
     """A typed phone number (which never proves anything)."""
     return bool(_TYPED_PHONE.search(text or ""))
-
-
-def explain(result: Result, lang: str) -> str | None:
-    """What to tell the user after a proof step; None when the answer itself follows."""
-    match result.outcome:
-        case Outcome.PROVEN | Outcome.NEEDS_PROOF:
-            return None
-        case Outcome.NOT_OWN_CONTACT:
-            return t(lang, "status.not_own_contact")
-        case Outcome.CODE_SENT:
-            key = "status.code_sent_mismatch" if result.mismatch else "status.code_sent"
-            return t(lang, key, ending=result.phone_ending)
-        case Outcome.WRONG_CODE if result.tries_left == 1:
-            return t(lang, "status.wrong_code_one")
-        case Outcome.WRONG_CODE:
-            return t(lang, "status.wrong_code_many", tries=result.tries_left)
-        case Outcome.NO_CODE:
-            return t(lang, "status.code_dead")
-        case Outcome.LOCKED:
-            assert result.retry_at is not None
-            return t(lang, "status.locked", when=spell_datetime(lang, result.retry_at))

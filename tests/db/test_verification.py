@@ -14,9 +14,10 @@ from sqlalchemy import func, select
 
 from ntsa_assistant.core.clock import NAIROBI, Clock
 from ntsa_assistant.core.i18n import spell_datetime, t
+from ntsa_assistant.status.answers import explain
 from ntsa_assistant.status.lookup import Part, PersonStatus, StatusUnavailable
 from ntsa_assistant.status.sms import SmsUnavailable
-from ntsa_assistant.status.verification import Outcome, Verifier, explain
+from ntsa_assistant.status.verification import Outcome, Verifier
 from ntsa_assistant.storage.engine import SessionFactory
 from ntsa_assistant.storage.models import LimitEvent, OneTimeCode, ProofMethod, StatusDisclosure
 

@@ -8,13 +8,12 @@ import pytest
 
 from ntsa_assistant.core.clock import NAIROBI
 from ntsa_assistant.core.i18n import catalog, t
+from ntsa_assistant.status.answers import compose, pending_advice
 from ntsa_assistant.status.lookup import (
     OrganisationLink,
     Part,
     PersonStatus,
     TransactionRecord,
-    compose,
-    pending_advice,
 )
 from ntsa_assistant.storage.models import LinkStatus, OrganisationCategory, TransactionStatus
 

@@ -10,11 +10,11 @@ import pytest
 
 from ntsa_assistant.core.clock import NAIROBI
 from ntsa_assistant.core.i18n import spell_datetime, t
+from ntsa_assistant.status.answers import explain
 from ntsa_assistant.status.verification import (
     CODE_TRIES,
     Outcome,
     Result,
-    explain,
     looks_like_phone,
     normalise_phone,
     parse_code,
