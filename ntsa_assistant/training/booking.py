@@ -3,20 +3,21 @@
 Rules:
 
 - A "person" is a Telegram chat (``chat_id``). A chat holds at most one active (not
-  cancelled) registration per session, and so does a phone number: both are partial unique
-  indexes. Registering again returns the existing registration.
+  cancelled) registration per training session, and so does a phone number: both are
+  partial unique indexes. Registering again returns the existing registration.
 - Seats: the first ``capacity`` active registrations are confirmed, the rest waitlisted,
-  first come first served (by insertion order). A session is never overbooked, also under
-  concurrent registrations: every change to a session's registrations first locks the
-  session's row (PostgreSQL ``SELECT ... FOR UPDATE``; SQLite takes its single write lock
-  with a no-op ``UPDATE`` of that row as the transaction's first statement, and a "database
-  is locked" error is retried).
-- Invariant: a session with a free seat has an empty waitlist. When a seat frees up, the
-  first on the waitlist is confirmed and an :class:`~ntsa_assistant.storage.models.OutboxNotice`
-  is written in the same transaction; the gateway sends it (see :func:`claim_notices`).
-- Nothing is written unless the whole registration is valid: inputs are checked by the
-  ``validate_*`` functions before :func:`register` is called, and :func:`register` itself
-  refuses an unknown or started session.
+  first come first served (by insertion order). A training session is never overbooked,
+  also under concurrent registrations: every change to a training session's registrations
+  first locks its row (PostgreSQL ``SELECT ... FOR UPDATE``; SQLite takes its single write
+  lock with a no-op ``UPDATE`` of that row as the transaction's first statement, and a
+  "database is locked" error is retried).
+- Invariant: a training session with a free seat has an empty waitlist. When a seat frees
+  up, the first on the waitlist is confirmed and an
+  :class:`~ntsa_assistant.storage.models.OutboxNotice` is written in the same transaction;
+  the gateway sends it (see :mod:`ntsa_assistant.training.outbox`).
+- Nothing is written unless the whole registration is valid: :func:`ntsa_assistant.training.
+  rules.applicant` checks every field before :func:`register` is called, and
+  :func:`register` itself refuses an unknown or started training session.
 """
 
 from __future__ import annotations
@@ -260,7 +261,8 @@ async def owned(db: AsyncSession, reference: str, chat_id: int | None) -> Regist
 async def register(
     sessions: SessionFactory, code: str, applicant: Applicant, now: datetime
 ) -> RegisterResult:
-    """Registers ``applicant`` for session ``code``: confirmed while seats last, else waitlisted.
+    """Registers ``applicant`` for training session ``code``: confirmed while seats last,
+    else waitlisted.
 
     Raises :class:`UnknownTrainingSession`, :class:`TrainingSessionStarted` or
     :class:`PhoneTaken`; a person already registered gets their registration back
@@ -293,7 +295,8 @@ async def cancel(
         async with sessions() as db, db.begin():
             code = (await owned(db, reference, chat_id)).session_code
             training = (await _lock_training_sessions(db, [code]))[code]
-            row = await owned(db, reference, chat_id)  # again, now that the session is locked
+            # again, now that the training session is locked
+            row = await owned(db, reference, chat_id)
             return await _cancel_locked(db, row, training, now)
 
     return await retry_if_locked(attempt)
@@ -302,7 +305,7 @@ async def cancel(
 async def move(
     sessions: SessionFactory, reference: str, new_code: str, chat_id: int, now: datetime
 ) -> MoveResult:
-    """Moves a chat's registration to another session in one transaction.
+    """Moves a chat's registration to another training session in one transaction.
 
     The new registration is confirmed or waitlisted like any other; the old one is
     cancelled (its seat promoting the next person). Already registered for the target →
@@ -329,7 +332,7 @@ async def move(
                 raise TrainingSessionStarted(new_code)
             cancelled = await _cancel_locked(db, row, locked[old_code], now)
             moved = await _register_locked(db, locked[new_code], applicant, now)
-            if moved.existing:  # already in the target session: keep the old one after all
+            if moved.existing:  # already in the target training session: keep the old one after all
                 raise _AlreadyThere(moved)
             return MoveResult(moved, cancelled.cancelled, cancelled.promoted)
 
@@ -341,5 +344,5 @@ async def move(
 
 class _AlreadyThere(Exception):
     def __init__(self, result: RegisterResult) -> None:
-        super().__init__("already registered for the target session")
+        super().__init__("already registered for the target training session")
         self.result = result

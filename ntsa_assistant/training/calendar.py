@@ -1,8 +1,8 @@
 """A registration's calendar file (iCalendar, RFC 5545), built with ``icalendar``.
 
-Times are written in Africa/Nairobi with its VTIMEZONE, so a calendar shows the session at
-the right hour wherever the reader is. The event's UID is the registration's reference,
-so importing the file twice updates one event instead of adding a second.
+Times are written in Africa/Nairobi with its VTIMEZONE, so a calendar shows the training
+session at the right hour wherever the reader is. The event's UID is the registration's
+reference, so importing the file twice updates one event instead of adding a second.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def filename(registration: RegistrationInfo) -> str:
 
 def build_ics(registration: RegistrationInfo, lang: str, now: datetime) -> bytes:
     """The ``.ics`` bytes for one registration: one VEVENT, its VTIMEZONE, the join link."""
-    session = registration.training_session
+    training_session = registration.training_session
     calendar = Calendar()
     calendar.add("prodid", PRODID)
     calendar.add("version", "2.0")
@@ -39,20 +39,20 @@ def build_ics(registration: RegistrationInfo, lang: str, now: datetime) -> bytes
     event = Event()
     event.add("uid", event_uid(registration.reference))
     event.add("dtstamp", now.astimezone(UTC).replace(microsecond=0))  # always UTC
-    event.add("dtstart", session.starts_at.astimezone(NAIROBI))
-    event.add("dtend", session.ends_at.astimezone(NAIROBI))
-    event.add("summary", session.title)
+    event.add("dtstart", training_session.starts_at.astimezone(NAIROBI))
+    event.add("dtend", training_session.ends_at.astimezone(NAIROBI))
+    event.add("summary", training_session.title)
     event.add(
         "description",
         t(
             lang,
             "training.ics_description",
             reference=registration.reference,
-            join_url=session.join_url,
+            join_url=training_session.join_url,
         ),
     )
-    event.add("location", session.join_url)
-    event.add("url", session.join_url)
+    event.add("location", training_session.join_url)
+    event.add("url", training_session.join_url)
     event.add("status", "CONFIRMED")
     event.add("transp", "OPAQUE")
     calendar.add_component(event)

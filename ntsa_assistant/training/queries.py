@@ -33,7 +33,7 @@ from ntsa_assistant.training.views import (
 async def my_registrations(
     sessions: SessionFactory, chat_id: int, now: datetime
 ) -> list[RegistrationInfo]:
-    """The chat's active registrations for sessions that have not ended, soonest first."""
+    """The chat's active registrations for training sessions that have not ended, soonest first."""
     async with sessions() as db:
         rows = (
             await db.execute(
@@ -67,7 +67,7 @@ async def get_training_session(sessions: SessionFactory, code: str) -> TrainingS
 async def training_session_counts(
     sessions: SessionFactory, code: str | None = None
 ) -> list[TrainingSessionCounts]:
-    """Every session (or one) with its confirmed and waitlisted counts, soonest first."""
+    """Every training session (or one) with its confirmed and waitlisted counts, soonest first."""
     counted = (
         select(
             Registration.session_code,
@@ -143,7 +143,7 @@ class ExportRow:
 
 
 async def export_rows(sessions: SessionFactory, code: str | None = None) -> list[ExportRow]:
-    """Every registration (cancelled ones too), by session then order of arrival."""
+    """Every registration (cancelled ones too), by training session then order of arrival."""
     query = (
         select(Registration, TrainingSession)
         .join(TrainingSession, TrainingSession.code == Registration.session_code)

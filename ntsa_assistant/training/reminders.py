@@ -1,6 +1,6 @@
 """Which training reminders are due, and claiming each one exactly once.
 
-A reminder is owed for each offset (by default a day and an hour before a session) to each
+A reminder is owed for each offset (by default a day and an hour before a training session) to each
 confirmed registration. Rules (pure, see :func:`due_offsets`):
 
 - due when ``starts_at - offset <= now < starts_at``;

@@ -31,7 +31,8 @@ ORGANISATION_AUDIENCES = frozenset(
         Audience.GOVERNMENT_MDAS,
     }
 )
-# The audiences a person picks from (``all`` is not one: its sessions are offered to everyone).
+# The audiences a person picks from (``all`` is not one: its training sessions are offered
+# to everyone).
 CHOOSABLE_AUDIENCES: tuple[Audience, ...] = tuple(a for a in Audience if a is not Audience.ALL)
 
 
@@ -54,7 +55,7 @@ class TrainingSessionStarted(RegistrationError):
 
 
 class PhoneTaken(RegistrationError):
-    """Another chat already registered this phone number for the session."""
+    """Another chat already registered this phone number for the training session."""
 
     reason = "phone_taken"
 
@@ -160,7 +161,7 @@ def seats_left(capacity: int, confirmed: int) -> int:
 def is_upcoming_for(
     training_session: TrainingSessionInfo, now: datetime, audience: Audience | None
 ) -> bool:
-    """Not started yet, and meant for ``audience`` (its own sessions and ``all``); any
+    """Not started yet, and meant for ``audience`` (its own training sessions and ``all``); any
     audience's when None."""
     if has_started(training_session, now):
         return False
