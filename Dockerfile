@@ -5,12 +5,12 @@ FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
 WORKDIR /app
 
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY ntsa_assistant ./ntsa_assistant
 COPY bot ./bot
 COPY actions ./actions
 COPY rasa_sdk_plugins ./rasa_sdk_plugins
-RUN pip install . && useradd --create-home --uid 10001 assistant
+RUN pip install -c constraints.txt . && useradd --create-home --uid 10001 assistant
 USER assistant
 
 EXPOSE 5055

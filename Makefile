@@ -28,7 +28,7 @@ endef
 export TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
 export TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: help run test test-fast setup lint format model db chat-emulator bench clean
+.PHONY: help run test test-fast setup lint audit format model db chat-emulator bench clean
 
 help:
 	@echo "make run       — start the assistant (sets up everything on first use)"
@@ -38,15 +38,16 @@ help:
 
 setup: $(STAMPS)/app $(STAMPS)/rasa $(MODEL)
 
-# The app's environment: Python >= 3.11, our package and its dev tools.
-$(STAMPS)/app: pyproject.toml
+# The app's environment: Python >= 3.11, our package and its dev tools, at the exact
+# versions of constraints.txt.
+$(STAMPS)/app: pyproject.toml constraints.txt
 	@mkdir -p $(STAMPS)
 	@test -x $(APP_PY) || { \
 	  PY=$$($(FIND_PYTHON) 3.11 3.12 3.13); \
 	  [ -n "$$PY" ] || { echo "Need Python 3.11 or newer (e.g. 'pyenv install 3.11' or 'apt-get install python3.11-venv')."; exit 1; }; \
 	  echo "Creating $(APP_VENV) with $$PY"; "$$PY" -m venv $(APP_VENV); }
 	$(APP_PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(APP_PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(APP_PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]' -c constraints.txt
 	@touch $@
 
 # Rasa's own environment: Python 3.10 only (rasa 3.6 supports nothing newer).
@@ -87,7 +88,12 @@ lint: $(STAMPS)/app
 	$(APP_VENV)/bin/lint-imports
 	$(APP_VENV)/bin/mypy
 
-test: setup lint
+# Known vulnerabilities in both environments (pip-audit; needs its service over the network:
+# says so plainly when it cannot reach it, and fails then only with AUDIT_REQUIRED=1).
+audit: $(STAMPS)/app $(STAMPS)/rasa
+	$(APP_PY) -m tools.audit
+
+test: setup lint audit
 	$(APP_VENV)/bin/pytest
 
 # Daily work: no Rasa environment, no model; unit and database tests (SQLite and PostgreSQL).

@@ -24,7 +24,6 @@ from ntsa_assistant.core.i18n import t
 from ntsa_assistant.core.masking import mask_id_number
 from ntsa_assistant.status import answers, verification
 from ntsa_assistant.status.lookup import Part, StatusUnavailable
-from ntsa_assistant.status.sms import SmsUnavailable
 from ntsa_assistant.status.verification import Outcome, Result, Verifier
 
 FORM = "status_form"
@@ -120,9 +119,6 @@ class ValidateStatusForm(FormValidationAction):
             result = await _proof_step(tracker, lang, text)
         except StatusUnavailable:
             return _stop(dispatcher, t(lang, "status.unavailable"))
-        except SmsUnavailable:
-            dispatcher.utter_message(text=t(lang, "status.sms_failed"))
-            return {Slot.PROOF: None}
         if isinstance(result, str):
             dispatcher.utter_message(text=t(lang, result))
             return {Slot.PROOF: None}

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from rasa_sdk import Tracker
 
+from actions import runtime
 from ntsa_assistant import protocol
 from ntsa_assistant.core.i18n import Lang, normalise_language
 from ntsa_assistant.core.language import choose_language
 
 LANGUAGE_SLOT = "language"
+
+logger = logging.getLogger(__name__)
 
 
 class Turn:
@@ -49,8 +53,15 @@ class Turn:
 
     @property
     def proven_phone(self) -> str | None:
-        """The phone Telegram vouches for: the sender's own shared contact, else None."""
-        return protocol.proven_phone(self.metadata)
+        """The phone Telegram vouches for: the sender's own shared contact, in a claim the
+        gateway signed for this chat moments ago; else None (a forged, replayed or unsigned
+        claim counts as someone else's contact)."""
+        secret = runtime.resources().settings.gateway_signing_secret
+        phone = protocol.proven_phone(self.metadata, self.sender, secret)
+        if phone is None and self.metadata.get(protocol.Meta.CONTACT_IS_OWN) is True:
+            problem = protocol.claim_problem(self.metadata, self.sender, secret)
+            logger.warning("contact claim ignored for chat %s: %s", self.sender, problem)
+        return phone
 
     def entity(self, name: str) -> str | None:
         value = next(self.tracker.get_latest_entity_values(name), None)

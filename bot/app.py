@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import logging
+import re
+import sys
 
-from telegram import BotCommand
-from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes
+from telegram import BotCommand, Update
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    ApplicationHandlerStop,
+    ContextTypes,
+    TypeHandler,
+)
 
-from bot import handlers, reminders
-from bot.context import GatewayContext, GatewayState
+from bot import handlers, reminders, retention, sms_outbox
+from bot.context import GatewayContext, GatewayState, chat_state
 from bot.conversation import Conversation
+from bot.handlers import throttle
 from bot.rasa_client import RasaClient
 from ntsa_assistant.core.language import warm_up
 from ntsa_assistant.core.settings import Settings
@@ -25,14 +35,59 @@ COMMANDS = [
     BotCommand("help", "Help / Msaada"),
 ]
 
+# Telegram's rule for a webhook's secret_token.
+_WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
+
+# The only updates the gateway asks Telegram for, in polling and webhook mode alike: an
+# edited message is not a new turn (and would replay a turn), so it is never asked for.
+ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
+
+
+class ConfigurationError(ValueError):
+    """The gateway refuses to start; the message says which setting is missing."""
+
+
+def check_security(settings: Settings) -> None:
+    """Refuses a start without the secrets production needs (README, "Security")."""
+    if settings.gateway_signing_secret is None:
+        raise ConfigurationError(
+            "GATEWAY_SIGNING_SECRET is not set: the action server would believe no shared "
+            "contact. 'make run' makes one per run; in production set the same value for the "
+            "bot and the action server (.env)."
+        )
+    if settings.telegram_mode == "webhook":
+        if not settings.webhook_url:
+            raise ConfigurationError("TELEGRAM_MODE=webhook needs WEBHOOK_URL")
+        secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else ""
+        if not _WEBHOOK_SECRET.fullmatch(secret):
+            raise ConfigurationError(
+                "TELEGRAM_MODE=webhook needs WEBHOOK_SECRET: without it anyone who reaches "
+                "the webhook port could post forged updates. Set it to 1-256 characters of "
+                "A-Z, a-z, 0-9, _ and -."
+            )
+
+
+async def _ignore_other_updates(update: Update, _context: GatewayContext) -> None:
+    """Only what ALLOWED_UPDATES names is a turn, even if something else gets through."""
+    if update.message is None and update.callback_query is None:
+        logger.info("update %s of another kind ignored", update.update_id)
+        raise ApplicationHandlerStop
+
 
 def build_application(settings: Settings) -> Application:
     """A python-telegram-bot application talking to ``TELEGRAM_BASE_URL``."""
     if settings.telegram_bot_token is None:
         raise ValueError("TELEGRAM_BOT_TOKEN is not set")
+    check_security(settings)
+    sms_outbox.check(settings)
 
     async def post_init(application: Application) -> None:
-        rasa = RasaClient(settings.rasa_base, settings.rasa_timeout_seconds)
+        token = settings.rasa_auth_token
+        rasa = RasaClient(
+            settings.rasa_base,
+            settings.rasa_timeout_seconds,
+            token.get_secret_value() if token else None,
+        )
         await rasa.start()
         if not await rasa.is_ready():
             logger.warning(
@@ -46,6 +101,10 @@ def build_application(settings: Settings) -> Application:
             settings, rasa, Conversation(rasa), engine, create_session_factory(engine)
         )
         reminders.schedule(application, settings)
+        retention.schedule(application)
+        application.bot_data["sms_outbox"] = sms_outbox.schedule(
+            application, settings, application.bot_data["gateway"].sessions
+        )
         await application.bot.set_my_commands(COMMANDS)
         logger.info("gateway ready as @%s", application.bot.username)
 
@@ -54,35 +113,46 @@ def build_application(settings: Settings) -> Application:
         if state is not None:
             await state.rasa.close()
             await state.engine.dispose()
+        outbox: sms_outbox.Outbox | None = application.bot_data.get("sms_outbox")
+        if outbox is not None:
+            await outbox.close()
 
     application = (
         ApplicationBuilder()
         .token(settings.telegram_bot_token.get_secret_value())
         .base_url(settings.telegram_base_url)
-        .arbitrary_callback_data(2048)
+        .persistence(chat_state(settings))
         .rate_limiter(AIORateLimiter(max_retries=5))
-        .concurrent_updates(64)
+        .concurrent_updates(throttle.chat_turns(settings, slots=64))
         .context_types(ContextTypes(context=GatewayContext))
         .post_init(post_init)
         .post_shutdown(post_shutdown)
         .build()
     )
+    application.add_handler(TypeHandler(Update, _ignore_other_updates), group=-2)
     handlers.register(application)
     return application
 
 
 def run(settings: Settings) -> None:
     """Runs the gateway until it is stopped (Ctrl-C or SIGTERM)."""
+    try:
+        check_security(settings)
+    except ConfigurationError as exc:
+        sys.exit(f"The gateway does not start: {exc}")
+    try:
+        sms_outbox.check(settings)
+    except ValueError as exc:
+        sys.exit(f"The gateway does not start: {exc}")
     application = build_application(settings)
     if settings.telegram_mode == "webhook":
-        if not settings.webhook_url:
-            raise ValueError("TELEGRAM_MODE=webhook needs WEBHOOK_URL")
-        secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+        assert settings.webhook_secret is not None  # check_security refused a start without
         application.run_webhook(
             listen=settings.webhook_listen,
             port=settings.webhook_port,
             webhook_url=settings.webhook_url,
-            secret_token=secret,
+            secret_token=settings.webhook_secret.get_secret_value(),
+            allowed_updates=ALLOWED_UPDATES,
         )
     else:
-        application.run_polling(allowed_updates=["message", "callback_query"])
+        application.run_polling(allowed_updates=ALLOWED_UPDATES)

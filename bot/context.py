@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
-from telegram.ext import CallbackContext, ExtBot
+from telegram.ext import CallbackContext, ExtBot, PersistenceInput, PicklePersistence
 
 from bot.conversation import Conversation
 from bot.rasa_client import RasaClient
+from bot.render import ChatButtons
 from ntsa_assistant.core.settings import Settings
 from ntsa_assistant.storage.engine import SessionFactory
 
@@ -24,6 +26,22 @@ class GatewayState:
     sessions: SessionFactory  # the database (reminders, promotion notices)
 
 
+def chat_state(settings: Settings) -> PicklePersistence:
+    """Per-chat state (button payloads, language) kept across restarts in one file.
+
+    Only ``chat_data`` is kept: ``bot_data`` holds live resources (made in post_init).
+    Written every few seconds and on a clean stop. One gateway process per file; several
+    replicas would share this state through Redis instead (DESIGN.md).
+    """
+    path = Path(settings.gateway_state_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return PicklePersistence(
+        path,
+        store_data=PersistenceInput(bot_data=False, user_data=False, callback_data=False),
+        update_interval=5,
+    )
+
+
 class GatewayContext(CallbackContext[ExtBot, dict, dict, dict]):
     """``context.gateway`` instead of ``context.bot_data["..."]``."""
 
@@ -35,6 +53,13 @@ class GatewayContext(CallbackContext[ExtBot, dict, dict, dict]):
     def language_hint(self) -> str | None:
         """The last language this chat clearly wrote in, if any."""
         return self.chat_data.get("lang") if self.chat_data is not None else None
+
+    @property
+    def buttons(self) -> ChatButtons:
+        """The payloads behind the inline buttons this chat was shown."""
+        if self.chat_data is None:
+            raise RuntimeError("buttons belong to a chat; this update has none")
+        return ChatButtons(self.chat_data)
 
     def remember_language(self, lang: str) -> None:
         if self.chat_data is not None:

@@ -8,12 +8,14 @@ with numbers; typing the number presses the button.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import uuid
 from typing import TextIO
 
 from bot.conversation import Button, Conversation, Reply
 from bot.rasa_client import RasaClient
+from bot.sms_outbox import background as sms_outbox
 from ntsa_assistant.core.i18n import t
 from ntsa_assistant.core.language import warm_up
 from ntsa_assistant.core.settings import Settings
@@ -48,6 +50,8 @@ async def chat(settings: Settings) -> None:
     print("(Type a number to press a button; Ctrl-D or /quit to leave.)")
     buttons: list[Button] = []
     loop = asyncio.get_running_loop()
+    codes = contextlib.AsyncExitStack()  # one-time codes, sent (or logged) from here
+    await codes.enter_async_context(sms_outbox(settings))
     try:
         while True:
             line = await loop.run_in_executor(None, _read_line)
@@ -65,6 +69,7 @@ async def chat(settings: Settings) -> None:
             buttons = show(replies)
     finally:
         await rasa.close()
+        await codes.aclose()
 
 
 def _read_line() -> str | None:

@@ -21,8 +21,12 @@ class RasaClient:
     timeout short enough that the user hears an apology within ten seconds.
     """
 
-    def __init__(self, base_url: str, timeout_seconds: float = 8.0) -> None:
+    def __init__(
+        self, base_url: str, timeout_seconds: float = 8.0, auth_token: str | None = None
+    ) -> None:
         self._base_url = base_url.rstrip("/")
+        # Rasa's HTTP API (not the REST channel) wants RASA_AUTH_TOKEN as ?token=.
+        self._api_params = {"token": auth_token} if auth_token else {}
         self._timeout = aiohttp.ClientTimeout(total=timeout_seconds, connect=2)
         self._session: aiohttp.ClientSession | None = None
 
@@ -62,7 +66,8 @@ class RasaClient:
         if self._session is None:
             return False
         try:
-            async with self._session.get(f"{self._base_url}/status") as response:
+            url = f"{self._base_url}/status"
+            async with self._session.get(url, params=self._api_params) as response:
                 if response.status != 200:
                     return False
                 status = await response.json()

@@ -3,7 +3,9 @@ the database, claims each item (so it is sent once, by one gateway), and sends i
 
 Nothing is kept in memory between runs, so a restart rebuilds everything from the
 database by construction. Sends go through the application's rate limiter (AIORateLimiter
-waits out Telegram's limits and retries a 429).
+waits out Telegram's limits and retries a 429). A claim is a lease, so what a crashed
+gateway claimed is sent later by another run; a transient failure (network, Telegram
+busy) is retried with backoff, a permanent one (blocked, chat gone) is not.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from ntsa_assistant.training.outbox import (
 )
 from ntsa_assistant.training.reminders import (
     Reminder,
+    SendResult,
     claim_due_reminders,
     finish_reminder,
     parse_offsets,
@@ -62,8 +65,8 @@ async def deliver_due(context: GatewayContext) -> None:
             await _deliver_notice(context.bot, state.sessions, clock, notice)
         reminders = await claim_due_reminders(state.sessions, clock.now(), offsets)
         for reminder in reminders:
-            sent = await _send(context.bot, reminder.registration, _reminder_text(reminder))
-            await finish_reminder(state.sessions, reminder.delivery_id, clock.now(), sent)
+            result = await _send(context.bot, reminder.registration, _reminder_text(reminder))
+            await finish_reminder(state.sessions, reminder.delivery_id, clock.now(), result)
     except SQLAlchemyError as exc:  # down, or not migrated yet ("ntsa-assistant migrate")
         logger.warning("reminder job: database unavailable (%s); trying again next run", exc)
 
@@ -80,9 +83,15 @@ async def _deliver_notice(bot: Bot, sessions: SessionFactory, clock: Clock, noti
         logger.warning("notice %s to chat %s not deliverable: %s", notice.id, notice.chat_id, exc)
         await finish_notice(sessions, notice.id, clock.now(), NoticeOutcome.FAILED)
         return
-    except TelegramError as exc:  # network trouble: give it back for the next run
-        logger.warning("notice %s not sent yet: %s", notice.id, exc)
-        await release_notice(sessions, notice.id)
+    except TelegramError as exc:  # network trouble: give it back, tried again after a backoff
+        retried = await release_notice(sessions, notice.id, clock.now())
+        logger.warning(
+            "notice %s not sent (try %s): %s; %s",
+            notice.id,
+            notice.attempts,
+            exc,
+            "will retry" if retried else "giving up",
+        )
         return
     await finish_notice(sessions, notice.id, clock.now(), NoticeOutcome.SENT)
 
@@ -101,14 +110,17 @@ def _reminder_text(reminder: Reminder) -> str:
     return texts.reminder(info.language.value, info)
 
 
-async def _send(bot: Bot, info: RegistrationInfo, text: str) -> bool:
-    """A reminder is tried once: a late retry would be worse than none."""
+async def _send(bot: Bot, info: RegistrationInfo, text: str) -> SendResult:
+    """Sends one reminder; says whether a failure is worth another try."""
     try:
         await bot.send_message(info.chat_id, text)
-    except TelegramError as exc:
-        logger.warning("reminder %s not delivered: %s", info.reference, exc)
-        return False
-    return True
+    except (Forbidden, BadRequest) as exc:  # blocked, chat gone: retrying will not help
+        logger.warning("reminder %s not deliverable: %s", info.reference, exc)
+        return SendResult.PERMANENT
+    except TelegramError as exc:  # network trouble, Telegram busy
+        logger.warning("reminder %s not sent yet: %s", info.reference, exc)
+        return SendResult.TRANSIENT
+    return SendResult.SENT
 
 
 __all__ = ["JOB_NAME", "deliver_due", "schedule"]

@@ -1,16 +1,25 @@
 """Channel-neutral replies → Telegram messages.
 
-Rasa buttons become an inline keyboard whose callback data is kept by the bot
-(python-telegram-bot's arbitrary callback data): Telegram only ever sees an opaque
-id, so only buttons the bot made can carry a payload. Custom replies:
+Rasa buttons become an inline keyboard whose callback data is an opaque, unguessable
+token; the payload behind it is kept in the chat's own state (:class:`ChatButtons`, saved
+by the application's persistence), so only buttons the bot made can carry a payload, a
+token is worth nothing in another chat, one chat's menus never push out another chat's
+buttons, and buttons still work after a restart. Custom replies:
 ``{"type": "request_contact", "text", "button"}``, ``{"type": "remove_keyboard", "text"}``,
 ``{"type": "document", "filename", "mime_type", "content_base64", "caption"}``.
+
+Texts longer than one Telegram message are sent in parts, broken between lines; a
+keyboard goes with the last part.
 """
 
 from __future__ import annotations
 
 import base64
 import logging
+import secrets
+from collections import OrderedDict
+from collections.abc import MutableMapping
+from typing import Any
 
 from telegram import (
     Bot,
@@ -22,25 +31,118 @@ from telegram import (
     ReplyKeyboardRemove,
 )
 
-from bot.conversation import Reply
+from bot.conversation import Button, Reply
 from ntsa_assistant.protocol import Custom
 
 logger = logging.getLogger(__name__)
 
 TELEGRAM_TEXT_LIMIT = 4096
+TELEGRAM_CAPTION_LIMIT = 1024
+TELEGRAM_BUTTON_TITLE_LIMIT = 64
+# Buttons a chat keeps (oldest forgotten first): a few dozen menus, bounded per chat.
+BUTTONS_PER_CHAT = 200
+_BUTTONS_KEY = "buttons"
+_TOKEN_PREFIX = "b:"
+
+Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
 
 
-def inline_keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
+class ChatButtons:
+    """The payloads behind one chat's inline buttons, in that chat's own state."""
+
+    def __init__(self, chat_data: MutableMapping[str, Any], capacity: int = BUTTONS_PER_CHAT):
+        kept = chat_data.get(_BUTTONS_KEY)
+        if not isinstance(kept, OrderedDict):
+            kept = chat_data[_BUTTONS_KEY] = OrderedDict()
+        self._kept: OrderedDict[str, tuple[str, str]] = kept
+        self._capacity = capacity
+
+    def keep(self, button: Button) -> str:
+        """A new token (callback data, 18 bytes) that stands for ``button`` in this chat."""
+        token = _TOKEN_PREFIX + secrets.token_urlsafe(12)
+        self._kept[token] = (button.title, button.payload)
+        while len(self._kept) > self._capacity:
+            self._kept.popitem(last=False)
+        return token
+
+    def find(self, data: object) -> Button | None:
+        """The button behind ``data`` if this chat was shown it; None for unknown data."""
+        if not isinstance(data, str) or data not in self._kept:
+            return None
+        self._kept.move_to_end(data)  # a button in use is forgotten last
+        title, payload = self._kept[data]
+        return Button(title, payload)
+
+
+def utf16_len(text: str) -> int:
+    """Length as Telegram counts it: UTF-16 code units."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _fitting_prefix(line: str, limit: int) -> int:
+    """How many characters of ``line`` fit in ``limit`` UTF-16 units."""
+    size = 0
+    for index, char in enumerate(line):
+        size += 2 if ord(char) > 0xFFFF else 1
+        if size > limit:
+            return index
+    return len(line)
+
+
+def _cut_line(line: str, limit: int) -> list[str]:
+    """A line longer than ``limit``: cut after the last space that fits, else at the limit."""
+    pieces: list[str] = []
+    while utf16_len(line) > limit:
+        end = _fitting_prefix(line, limit)
+        space = line.rfind(" ", 0, end + 1)
+        if space > 0:
+            pieces.append(line[:space])
+            line = line[space + 1 :]
+        else:
+            pieces.append(line[:end])
+            line = line[end:]
+    pieces.append(line)
+    return pieces
+
+
+def split_text(text: str, limit: int = TELEGRAM_TEXT_LIMIT) -> list[str]:
+    """``text`` in parts of at most ``limit`` (Telegram's units), broken between lines.
+
+    Whole lines are packed greedily; only a single line longer than a message is cut
+    (after a word when it can be). Blank lines where a part ends are dropped, nothing else.
+    """
+    if utf16_len(text) <= limit:
+        return [text]
+    groups: list[list[str]] = [[]]
+    size = 0
+    for line in (piece for raw in text.split("\n") for piece in _cut_line(raw, limit)):
+        length = utf16_len(line)
+        if groups[-1] and size + 1 + length > limit:
+            groups.append([])
+        size = length if not groups[-1] else size + 1 + length
+        groups[-1].append(line)
+    parts = ("\n".join(lines).strip("\n") for lines in groups)
+    return [part for part in parts if part.strip()]
+
+
+def inline_keyboard(reply: Reply, buttons: ChatButtons) -> InlineKeyboardMarkup | None:
     if not reply.buttons:
         return None
     rows = [
-        [InlineKeyboardButton(b.title[:64], callback_data={"payload": b.payload, "title": b.title})]
+        [InlineKeyboardButton(b.title[:TELEGRAM_BUTTON_TITLE_LIMIT], callback_data=buttons.keep(b))]
         for b in reply.buttons
     ]
     return InlineKeyboardMarkup(rows)
 
 
-async def send_replies(bot: Bot, chat_id: int, replies: list[Reply]) -> None:
+async def send_text(bot: Bot, chat_id: int, text: str, markup: Markup | None = None) -> None:
+    """``text`` as one message, or in parts when it is too long; ``markup`` on the last."""
+    parts = split_text(text)
+    for number, part in enumerate(parts, start=1):
+        await bot.send_message(chat_id, part, reply_markup=markup if number == len(parts) else None)
+
+
+async def send_replies(bot: Bot, chat_id: int, replies: list[Reply], buttons: ChatButtons) -> None:
     """Sends each reply in order; an unknown custom type is logged, never shown raw."""
     for reply in replies:
         kind = reply.custom.get("type")
@@ -50,19 +152,24 @@ async def send_replies(bot: Bot, chat_id: int, replies: list[Reply]) -> None:
                 resize_keyboard=True,
                 one_time_keyboard=True,
             )
-            await bot.send_message(
-                chat_id, str(reply.custom.get("text", "")), reply_markup=keyboard
-            )
+            await send_text(bot, chat_id, str(reply.custom.get("text", "")), keyboard)
         elif kind == Custom.REMOVE_KEYBOARD:
-            await bot.send_message(
-                chat_id, str(reply.custom.get("text", "")), reply_markup=ReplyKeyboardRemove()
-            )
+            await send_text(bot, chat_id, str(reply.custom.get("text", "")), ReplyKeyboardRemove())
         elif kind == Custom.DOCUMENT:
-            content = base64.b64decode(str(reply.custom.get("content_base64", "")))
-            document = InputFile(content, filename=str(reply.custom.get("filename", "file")))
-            await bot.send_document(chat_id, document, caption=reply.custom.get("caption"))
+            await _send_document(bot, chat_id, reply)
         elif kind:
             logger.error("unknown custom reply type %r: not sent", kind)
         if reply.text or reply.buttons:
-            text = (reply.text or "…")[:TELEGRAM_TEXT_LIMIT]
-            await bot.send_message(chat_id, text, reply_markup=inline_keyboard(reply))
+            await send_text(bot, chat_id, reply.text or "…", inline_keyboard(reply, buttons))
+
+
+async def _send_document(bot: Bot, chat_id: int, reply: Reply) -> None:
+    """A caption too long for a document follows it as text."""
+    content = base64.b64decode(str(reply.custom.get("content_base64", "")))
+    document = InputFile(content, filename=str(reply.custom.get("filename", "file")))
+    caption = reply.custom.get("caption")
+    caption = str(caption) if caption else None
+    fits = caption is None or utf16_len(caption) <= TELEGRAM_CAPTION_LIMIT
+    await bot.send_document(chat_id, document, caption=caption if fits else None)
+    if caption and not fits:
+        await send_text(bot, chat_id, caption)

@@ -16,15 +16,30 @@ A test checks that every intent named here exists in ``nlu/domain/*.yml``.
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from pydantic import SecretStr
+
 from ntsa_assistant.core.identifiers import normalise_phone
 
 PAYLOAD_PREFIX = "/"
+
+# Rasa sends this header with every action call (nlu/endpoints.yml); the action server
+# refuses a call without the shared secret in it before any action runs.
+ACTION_SECRET_HEADER = "X-Action-Server-Secret"
+
+# A signed contact claim counts only this long after the gateway signed it (a replay of an
+# older one proves nothing), and is refused when dated further ahead than the clock skew.
+CLAIM_MAX_AGE_SECONDS = 120
+CLAIM_MAX_SKEW_SECONDS = 30
+_CLAIM_VERSION = "contact-claim-v1"
 
 
 class Meta(StrEnum):
@@ -34,6 +49,8 @@ class Meta(StrEnum):
     USER_LANGUAGE = "user_language"  # Telegram's language_code of the user, if any
     CONTACT_IS_OWN = "contact_is_own"  # set only on a shared contact: is it the sender's own?
     VERIFIED_PHONE = "verified_phone"  # E.164; only when CONTACT_IS_OWN is True
+    CLAIM_ISSUED_AT = "claim_issued_at"  # Unix seconds when the gateway signed the claim
+    CLAIM_SIGNATURE = "claim_signature"  # HMAC-SHA256 (hex) of the claim, see sign_claim
 
 
 class Intent(StrEnum):
@@ -135,14 +152,44 @@ def document(filename: str, mime_type: str, content: bytes, caption: str) -> dic
 
 
 # --- the contact claim --------------------------------------------------------------------
+#
+# Rasa's REST channel accepts any metadata from anyone who reaches it, so the gateway signs
+# what it asserts: an HMAC over the sender (chat id), the claim and the time, keyed with a
+# secret only the gateway and the action server hold (GATEWAY_SIGNING_SECRET). The action
+# server believes a claim only with a valid, fresh signature for the chat it is serving.
+
+Secret = SecretStr | str | None
 
 
-def contact_metadata(own: bool, phone_number: str | None) -> dict[str, Any]:
-    """The gateway's claim about a shared contact: the phone only when it is the sender's own."""
+def _key(secret: Secret) -> bytes | None:
+    raw = secret.get_secret_value() if isinstance(secret, SecretStr) else secret
+    return raw.encode("utf-8") if raw else None
+
+
+def claim_signature(secret: Secret, sender: str, own: bool, phone: str, issued_at: int) -> str:
+    """The HMAC-SHA256 (hex) of one claim; every field is bound, in an unambiguous encoding."""
+    key = _key(secret)
+    if key is None:
+        raise ValueError("no signing secret")
+    message = json.dumps([_CLAIM_VERSION, sender, own, phone, issued_at], separators=(",", ":"))
+    return hmac.new(key, message.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def contact_metadata(
+    own: bool, phone_number: str | None, sender: str, secret: Secret, now: float | None = None
+) -> dict[str, Any]:
+    """The gateway's signed claim about a shared contact: the phone only when it is the
+    sender's own. Without a secret the claim goes unsigned, and so proves nothing."""
     claim: dict[str, Any] = {Meta.CONTACT_IS_OWN.value: own}
     phone = normalise_phone(phone_number) if own else None
     if phone is not None:
         claim[Meta.VERIFIED_PHONE.value] = phone
+    if _key(secret) is not None:
+        issued_at = int(time.time() if now is None else now)
+        claim[Meta.CLAIM_ISSUED_AT.value] = issued_at
+        claim[Meta.CLAIM_SIGNATURE.value] = claim_signature(
+            secret, sender, own, phone or "", issued_at
+        )
     return claim
 
 
@@ -151,10 +198,40 @@ def is_contact_turn(metadata: Mapping[str, Any]) -> bool:
     return Meta.CONTACT_IS_OWN.value in metadata
 
 
-def proven_phone(metadata: Mapping[str, Any]) -> str | None:
+def claim_problem(
+    metadata: Mapping[str, Any], sender: str, secret: Secret, now: float | None = None
+) -> str | None:
+    """Why this turn's claim of an own contact proves nothing (None: it proves its phone)."""
+    own = metadata.get(Meta.CONTACT_IS_OWN.value)
+    if own is not True:
+        return "no own-contact claim"
+    raw_phone = metadata.get(Meta.VERIFIED_PHONE.value)
+    phone = normalise_phone(raw_phone) if isinstance(raw_phone, str) else None
+    if phone is None or phone != raw_phone:
+        return "no valid phone in the claim"
+    if _key(secret) is None:
+        return "no signing secret configured"
+    issued_at = metadata.get(Meta.CLAIM_ISSUED_AT.value)
+    signature = metadata.get(Meta.CLAIM_SIGNATURE.value)
+    if type(issued_at) is not int or not isinstance(signature, str):
+        return "unsigned claim"
+    expected = claim_signature(secret, sender, own, phone, issued_at)
+    if not hmac.compare_digest(expected, signature):
+        return "bad signature (forged, altered or for another chat)"
+    age = (time.time() if now is None else now) - issued_at
+    if age > CLAIM_MAX_AGE_SECONDS:
+        return f"stale claim ({age:.0f} s old, replayed?)"
+    if age < -CLAIM_MAX_SKEW_SECONDS:
+        return f"claim dated {-age:.0f} s in the future"
+    return None
+
+
+def proven_phone(
+    metadata: Mapping[str, Any], sender: str, secret: Secret, now: float | None = None
+) -> str | None:
     """The phone Telegram vouches for: only the sender's own contact (``is True``, not any
-    truthy value), only from metadata, and only a valid number (E.164); else None."""
-    if metadata.get(Meta.CONTACT_IS_OWN.value) is not True:
+    truthy value), only from metadata the gateway signed for this ``sender`` moments ago,
+    and only a valid number (E.164); else None."""
+    if claim_problem(metadata, sender, secret, now) is not None:
         return None
-    raw = metadata.get(Meta.VERIFIED_PHONE.value)
-    return normalise_phone(raw) if isinstance(raw, str) else None
+    return str(metadata[Meta.VERIFIED_PHONE.value])

@@ -12,6 +12,7 @@ from sanic import Sanic
 from actions import runtime
 from ntsa_assistant.core.logs import configure_logging
 from ntsa_assistant.core.settings import get_settings
+from rasa_sdk_plugins import auth, errors
 
 hookimpl = pluggy.HookimplMarker("rasa_sdk")
 
@@ -19,6 +20,9 @@ hookimpl = pluggy.HookimplMarker("rasa_sdk")
 class _Lifecycle:
     @hookimpl
     def attach_sanic_app_extensions(self, app: Sanic) -> None:
+        errors.install(app)
+        auth.install(app, get_settings())  # refuses to start without ACTION_SERVER_SECRET
+
         @app.before_server_start
         async def _start(_app: Sanic) -> None:
             settings = get_settings()

@@ -83,6 +83,10 @@ async def gateway(
         "DATABASE_URL": e2e_database,
         "LOG_LEVEL": "INFO",
         "REMINDER_INTERVAL_SECONDS": "1",  # training reminders and promotion notices
+        # Chat state (buttons, language) beside the session's database, not in var/.
+        "GATEWAY_STATE_PATH": str(Path(e2e_database.split(":///", 1)[1]).with_name("bot.pickle")),
+        # Tests type faster than people; test_gateway.py restarts with the real burst limit.
+        "CHAT_BURST_MESSAGES": "1000",
     }
     service = gateway_service(env=env, log_path=LOG_DIR / "bot.log")
     running = RunningService(service, "")

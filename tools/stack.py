@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
+import secrets
 import signal
 import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote, urlsplit
 
 import aiohttp
 
@@ -29,6 +32,31 @@ ROOT = Path(__file__).resolve().parent.parent
 RASA_VENV = ROOT / ".venv-rasa"
 APP_PYTHON = Path(sys.executable)
 MODEL = Path(os.environ.get("NTSA_MODEL") or ROOT / "nlu" / "models" / "ntsa.tar.gz")
+# Every internal service listens on loopback only (the gateway is the one that faces out).
+LOOPBACK = "127.0.0.1"
+# Rasa's own log level unless RASA_LOG_LEVEL says otherwise: warnings and errors only.
+RASA_LOG_LEVEL = "WARNING"
+# The secrets our processes share (README, "Security"), by environment variable.
+SECRET_VARIABLES = ("ACTION_SERVER_SECRET", "RASA_AUTH_TOKEN", "GATEWAY_SIGNING_SECRET")
+
+
+@functools.cache
+def run_secrets() -> dict[str, str]:
+    """The shared secrets: as configured (environment or .env), else made for this run.
+
+    One value per variable for the life of this process, so every service it starts (and
+    every restart) gets the same ones.
+    """
+    settings = get_settings()
+    found = {
+        "ACTION_SERVER_SECRET": settings.action_server_secret,
+        "RASA_AUTH_TOKEN": settings.rasa_auth_token,
+        "GATEWAY_SIGNING_SECRET": settings.gateway_signing_secret,
+    }
+    return {
+        name: value.get_secret_value() if value else secrets.token_urlsafe(32)
+        for name, value in found.items()
+    }
 
 
 @dataclass
@@ -98,7 +126,7 @@ async def _answers(http: aiohttp.ClientSession, url: str) -> bool:
         async with http.get(url) as response:
             if response.status != 200:
                 return False
-            if url.endswith("/status"):  # Rasa: ready once a model is loaded
+            if urlsplit(url).path.endswith("/status"):  # Rasa: ready once a model is loaded
                 body = await response.json()
                 return bool(body.get("model_file"))
             return True
@@ -107,10 +135,13 @@ async def _answers(http: aiohttp.ClientSession, url: str) -> bool:
 
 
 def rasa_service(port: int, actions_url: str, model: Path = MODEL, **kw: object) -> Service:
+    token = run_secrets()["RASA_AUTH_TOKEN"]
     argv = [
         str(RASA_VENV / "bin" / "rasa"),
         "run",
         "--enable-api",
+        "--auth-token",
+        token,
         "--model",
         str(model),
         "--endpoints",
@@ -120,19 +151,32 @@ def rasa_service(port: int, actions_url: str, model: Path = MODEL, **kw: object)
         "--port",
         str(port),
         "--interface",
-        "127.0.0.1",
+        LOOPBACK,
     ]
-    env = {"ACTION_ENDPOINT_URL": f"{actions_url}/webhook", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    return Service("rasa", argv, f"http://127.0.0.1:{port}/status", env=env, **kw)  # type: ignore[arg-type]
+    env = {
+        "ACTION_ENDPOINT_URL": f"{actions_url}/webhook",
+        "ACTION_SERVER_SECRET": run_secrets()["ACTION_SERVER_SECRET"],  # nlu/endpoints.yml
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        # Rasa reads LOG_LEVEL; at INFO and below it writes what people typed, unmasked. Our
+        # LOG_LEVEL is not passed on: only RASA_LOG_LEVEL, set on purpose, makes it chatty.
+        "LOG_LEVEL": os.environ.get("RASA_LOG_LEVEL") or RASA_LOG_LEVEL,
+    }
+    ready = f"http://{LOOPBACK}:{port}/status?token={quote(token, safe='')}"
+    return Service("rasa", argv, ready, env=env, **kw)  # type: ignore[arg-type]
 
 
 def actions_service(port: int, env: Mapping[str, str] | None = None, **kw: object) -> Service:
     argv = [str(APP_PYTHON), "-m", "rasa_sdk", "--actions", "actions", "--port", str(port)]
-    return Service("actions", argv, f"http://127.0.0.1:{port}/health", env=dict(env or {}), **kw)  # type: ignore[arg-type]
+    # rasa_sdk's own listen address: it reads SANIC_HOST (default 0.0.0.0, every interface).
+    secrets_ = {k: run_secrets()[k] for k in ("ACTION_SERVER_SECRET", "GATEWAY_SIGNING_SECRET")}
+    env = {"SANIC_HOST": LOOPBACK, **secrets_, **(env or {})}
+    return Service("actions", argv, f"http://{LOOPBACK}:{port}/health", env=env, **kw)  # type: ignore[arg-type]
 
 
 def gateway_service(env: Mapping[str, str] | None = None, **kw: object) -> Service:
-    return Service("bot", [str(APP_PYTHON), "-m", "bot"], None, env=dict(env or {}), **kw)  # type: ignore[arg-type]
+    secrets_ = {k: run_secrets()[k] for k in ("RASA_AUTH_TOKEN", "GATEWAY_SIGNING_SECRET")}
+    env = {**secrets_, **(env or {})}
+    return Service("bot", [str(APP_PYTHON), "-m", "bot"], None, env=env, **kw)  # type: ignore[arg-type]
 
 
 async def supervise(services: list[Service], stop: asyncio.Event) -> None:
@@ -152,6 +196,9 @@ async def supervise(services: list[Service], stop: asyncio.Event) -> None:
 async def run_stack() -> int:
     """``make run``: Rasa and actions first, then the gateway (or the terminal chat)."""
     settings = get_settings()
+    no_sms = not (settings.telegram_bot_token or settings.sms_gateway_url or settings.sms_dev_log)
+    if no_sms:  # the local chat shows one-time codes in the terminal (development)
+        os.environ["SMS_DEV_LOG"] = "1"
     started = time.monotonic()
     rasa_port = int(settings.rasa_url.port or 5005)
     actions_port = int(os.environ.get("ACTIONS_PORT", "5055"))
@@ -189,8 +236,8 @@ async def run_stack() -> int:
 async def _local_chat(services: list[Service], stop: asyncio.Event) -> int:
     """No token: the terminal chat runs in the foreground, the services behind it."""
     print("TELEGRAM_BOT_TOKEN is not set, so here is a local chat through the same gateway.")
-    chat = Service("chat", [str(APP_PYTHON), "-m", "bot"], None)
-    env = os.environ | {"LOG_LEVEL": "WARNING"}
+    chat = gateway_service()
+    env = os.environ | chat.env | {"LOG_LEVEL": "WARNING"}
     chat.process = await asyncio.create_subprocess_exec(*chat.argv, cwd=ROOT, env=env)
     watcher = asyncio.create_task(supervise(services, stop))
     waiter = asyncio.create_task(chat.process.wait())

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
+
 from rasa_sdk import Tracker
 from rasa_sdk.events import EventType, SlotSet
 
@@ -27,5 +30,24 @@ def reset_form() -> list[EventType]:
     return [SlotSet(slot, None) for slot in s.FORM_SLOTS]
 
 
+# Telegram's chat ids fit in 52 bits (its Bot API says so); a registration's chat of any
+# other channel gets a number beyond them, so the two can never meet.
+TELEGRAM_ID_LIMIT = 2**52
+_NUMERIC = re.compile(r"-?[0-9]{1,16}")
+
+
+def chat_number(sender: str) -> int:
+    """The chat a registration belongs to, as the number the storage keeps.
+
+    A Telegram chat is its own id. Any other sender — the local terminal chat
+    (``local-1a2b3c4d``), a REST client — gets a stable negative number derived from the
+    sender, below every Telegram id: the same sender finds its registrations again, and no
+    Telegram chat is ever taken for it."""
+    if _NUMERIC.fullmatch(sender) and abs(number := int(sender)) < TELEGRAM_ID_LIMIT:
+        return number
+    digest = hashlib.sha256(sender.encode()).digest()
+    return -(TELEGRAM_ID_LIMIT + int.from_bytes(digest[:6], "big"))
+
+
 def chat_id(tracker: Tracker) -> int:
-    return int(tracker.sender_id)
+    return chat_number(str(tracker.sender_id))

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 from telegram.ext import Application, BaseHandler
 
-from bot.handlers import chat, commands, dedupe, errors
+from bot.handlers import chat, commands, dedupe, errors, scope, throttle
+
+# Groups run in order and one handler per group: gates first, each may stop an update.
+# (Group -2 is the factory's own gate for update kinds, in bot/app.py.)
+SCOPE_GROUP, DEDUPE_GROUP, THROTTLE_GROUP, FEATURES_GROUP = -4, -3, -1, 0
 
 
 def register(application: Application) -> None:
     """Wires every feature's handlers into the application, in order."""
     groups: list[tuple[int, list[BaseHandler]]] = [
-        (-1, dedupe.handlers()),
-        (0, commands.handlers() + chat.handlers()),
+        (SCOPE_GROUP, scope.handlers()),
+        (DEDUPE_GROUP, dedupe.handlers()),
+        (THROTTLE_GROUP, throttle.handlers()),
+        (FEATURES_GROUP, commands.handlers() + chat.handlers()),
     ]
     for group, handlers in groups:
         application.add_handlers(handlers, group=group)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -13,13 +11,13 @@ from telegram.constants import ChatAction
 from telegram.ext import (
     BaseHandler,
     CallbackQueryHandler,
-    InvalidCallbackData,
     MessageHandler,
     filters,
 )
 
 from bot.context import GatewayContext
 from bot.conversation import Reply
+from bot.handlers.scope import USER_CHATS, is_user_chat
 from bot.render import send_replies
 from ntsa_assistant import protocol
 from ntsa_assistant.core.i18n import t
@@ -28,17 +26,6 @@ from ntsa_assistant.core.language import detect
 logger = logging.getLogger(__name__)
 
 CONTACT_PAYLOAD = protocol.payload(protocol.Intent.CONTACT_SHARED)
-
-_chat_locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
-
-
-def _chat_lock(chat_id: int) -> asyncio.Lock:
-    """Turns of one chat go to Rasa one at a time, in order; chats run side by side."""
-    lock = _chat_locks.get(chat_id)
-    if lock is None:
-        lock = asyncio.Lock()
-        _chat_locks[chat_id] = lock
-    return lock
 
 
 def base_metadata(update: Update) -> dict[str, Any]:
@@ -53,11 +40,11 @@ def base_metadata(update: Update) -> dict[str, Any]:
 async def _answer(
     update: Update, context: GatewayContext, produce: Callable[[], Awaitable[list[Reply]]]
 ) -> None:
+    """One turn. Turns of one chat reach here one at a time, in order (ChatTurns)."""
     chat_id = update.effective_chat.id
-    async with _chat_lock(chat_id):
-        await context.bot.send_chat_action(chat_id, ChatAction.TYPING)
-        replies: list[Reply] = await produce()
-        await send_replies(context.bot, chat_id, replies)
+    await context.bot.send_chat_action(chat_id, ChatAction.TYPING)
+    replies: list[Reply] = await produce()
+    await send_replies(context.bot, chat_id, replies, context.buttons)
 
 
 async def on_text(update: Update, context: GatewayContext) -> None:
@@ -95,18 +82,21 @@ async def relay_payload(
 async def on_button(update: Update, context: GatewayContext) -> None:
     query = update.callback_query
     await query.answer()
-    data = query.data
-    if isinstance(data, InvalidCallbackData) or not isinstance(data, dict):
-        await query.message.reply_text(t(context.language_hint, "common.button_expired"))
+    button = context.buttons.find(query.data)
+    if button is None:  # older than the chat's kept buttons, or never made here
+        await context.bot.send_message(
+            update.effective_chat.id, t(context.language_hint, "common.button_expired")
+        )
         return
-    await relay_payload(update, context, str(data["payload"]))
+    await relay_payload(update, context, button.payload)
 
 
 async def on_contact(update: Update, context: GatewayContext) -> None:
     """A shared contact proves a phone only when it is the sender's own (DESIGN.md)."""
     contact = update.effective_message.contact
     own = contact.user_id is not None and contact.user_id == update.effective_user.id
-    claim = protocol.contact_metadata(own, contact.phone_number)
+    sender, secret = str(update.effective_chat.id), context.gateway.settings.gateway_signing_secret
+    claim = protocol.contact_metadata(own, contact.phone_number, sender, secret)
     await relay_payload(update, context, CONTACT_PAYLOAD, claim)
 
 
@@ -114,10 +104,22 @@ async def on_unsupported(update: Update, context: GatewayContext) -> None:
     await update.effective_message.reply_text(t(context.language_hint, "common.unsupported"))
 
 
+def _private_only(
+    callback: Callable[[Update, GatewayContext], Awaitable[None]],
+) -> Callable[[Update, GatewayContext], Awaitable[None]]:
+    """CallbackQueryHandler takes no filters: the same rule as the other handlers."""
+
+    async def checked(update: Update, context: GatewayContext) -> None:
+        if is_user_chat(update):
+            await callback(update, context)
+
+    return checked
+
+
 def handlers() -> list[BaseHandler]:
     return [
-        CallbackQueryHandler(on_button),
-        MessageHandler(filters.CONTACT & filters.ChatType.PRIVATE, on_contact),
-        MessageHandler(filters.TEXT & filters.ChatType.PRIVATE, on_text),
-        MessageHandler(filters.ChatType.PRIVATE & ~filters.StatusUpdate.ALL, on_unsupported),
+        CallbackQueryHandler(_private_only(on_button)),
+        MessageHandler(filters.CONTACT & USER_CHATS, on_contact),
+        MessageHandler(filters.TEXT & USER_CHATS, on_text),
+        MessageHandler(USER_CHATS & ~filters.StatusUpdate.ALL, on_unsupported),
     ]

@@ -10,6 +10,7 @@ from telegram.ext import BaseHandler, CommandHandler
 
 from bot.context import GatewayContext
 from bot.handlers.chat import relay_payload
+from bot.handlers.scope import USER_CHATS
 from ntsa_assistant import protocol
 from ntsa_assistant.core.i18n import t
 
@@ -42,8 +43,11 @@ def _to_rasa(payload: str) -> Callable[[Update, GatewayContext], Awaitable[None]
 
 def handlers() -> list[BaseHandler]:
     result: list[BaseHandler] = [
-        CommandHandler("start", start),
-        CommandHandler(["help", "msaada"], help_),
+        CommandHandler("start", start, filters=USER_CHATS),
+        CommandHandler(["help", "msaada"], help_, filters=USER_CHATS),
     ]
-    result += [CommandHandler(name, _to_rasa(payload)) for name, payload in RASA_COMMANDS.items()]
+    result += [
+        CommandHandler(name, _to_rasa(payload), filters=USER_CHATS)
+        for name, payload in RASA_COMMANDS.items()
+    ]
     return result

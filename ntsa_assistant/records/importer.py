@@ -1,4 +1,9 @@
-"""Loading validated record files into the database (rules: :mod:`ntsa_assistant.records.files`)."""
+"""Loading validated record files into the database (rules: :mod:`ntsa_assistant.records.files`).
+
+Training sessions are registration's business too: re-importing ``sessions.csv`` changes
+capacities under the same lock as booking, and a raised capacity fills its free seats from
+the waitlist at once (see :func:`ntsa_assistant.training.booking.update_training_sessions`).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import logging
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import TypeVar
@@ -27,6 +33,7 @@ from ntsa_assistant.records.files import (
 )
 from ntsa_assistant.storage.engine import SessionFactory
 from ntsa_assistant.storage.models import Account
+from ntsa_assistant.training.booking import retry_if_locked, update_training_sessions
 
 logger = logging.getLogger(__name__)
 
@@ -115,16 +122,39 @@ async def _reference_warnings(
     ]
 
 
-async def load_report(sessions: SessionFactory, report: FileReport) -> FileResult:
-    """Writes a validated file in one transaction; a refused report writes nothing."""
+async def _write(
+    session: AsyncSession, spec: RecordSpec, rows: Sequence[Row], now: datetime
+) -> None:
+    if spec.kind is not RecordKind.SESSIONS:
+        await upsert_rows(session, spec.table, rows)
+        return
+    codes = [str(row["code"]) for row in rows]
+    promoted = await update_training_sessions(
+        session, codes, lambda: upsert_rows(session, spec.table, rows), now
+    )
+    if promoted:
+        logger.info("re-import: %s waitlisted people given a seat", len(promoted))
+
+
+async def load_report(
+    sessions: SessionFactory, report: FileReport, now: datetime | None = None
+) -> FileResult:
+    """Writes a validated file in one transaction; a refused report writes nothing.
+
+    ``now`` (default: the real time) dates the seats a raised session capacity gives away."""
     path = report.path or Path(report.kind.filename)
     if not report.ok:
         return FileResult(report.kind, path, 0, tuple(report.errors), tuple(report.warnings))
     spec = spec_for(report.kind)
-    try:
+    instant = now or datetime.now(UTC)
+
+    async def attempt() -> list[Problem]:
         async with sessions.begin() as session:
-            await upsert_rows(session, spec.table, report.rows)
-            warnings = await _reference_warnings(session, spec, report.rows, report.lines)
+            await _write(session, spec, report.rows, instant)
+            return await _reference_warnings(session, spec, report.rows, report.lines)
+
+    try:
+        warnings = await retry_if_locked(attempt)
     except (IntegrityError, DataError) as exc:
         problem = Problem(None, f"the database refused it: {exc.orig}")
         return FileResult(report.kind, path, 0, (problem,), tuple(report.warnings))
@@ -132,9 +162,11 @@ async def load_report(sessions: SessionFactory, report: FileReport) -> FileResul
     return FileResult(report.kind, path, len(report.rows), (), (*report.warnings, *warnings))
 
 
-async def import_file(sessions: SessionFactory, kind: RecordKind, path: Path) -> FileResult:
+async def import_file(
+    sessions: SessionFactory, kind: RecordKind, path: Path, now: datetime | None = None
+) -> FileResult:
     """Validates one record file (in a worker thread) and, if it is wholly good, loads it."""
-    return await load_report(sessions, await asyncio.to_thread(validate_file, kind, path))
+    return await load_report(sessions, await asyncio.to_thread(validate_file, kind, path), now)
 
 
 def find_record_files(directory: Path) -> tuple[list[tuple[RecordKind, Path]], tuple[str, ...]]:
@@ -151,10 +183,12 @@ def find_record_files(directory: Path) -> tuple[list[tuple[RecordKind, Path]], t
     return [(kind, path) for kind, path in found if path.is_file()], tuple(ignored)
 
 
-async def import_directory(sessions: SessionFactory, directory: Path) -> ImportReport:
+async def import_directory(
+    sessions: SessionFactory, directory: Path, now: datetime | None = None
+) -> ImportReport:
     """Loads whichever record files ``directory`` holds, accounts first."""
     files, ignored = await asyncio.to_thread(find_record_files, directory)
-    results = [await import_file(sessions, kind, path) for kind, path in files]
+    results = [await import_file(sessions, kind, path, now) for kind, path in files]
     return ImportReport(tuple(results), ignored)
 
 

@@ -116,6 +116,8 @@ def explain(result: Result, lang: str) -> str | None:
             return t(lang, "status.wrong_code_many", tries=result.tries_left)
         case Outcome.NO_CODE:
             return t(lang, "status.code_dead")
+        case Outcome.CODES_UNAVAILABLE:
+            return t(lang, "status.codes_unavailable")
         case Outcome.LOCKED:
             assert result.retry_at is not None
             return t(lang, "status.locked", when=spell_datetime(lang, result.retry_at))

@@ -3,8 +3,11 @@
 Rules:
 
 - A "person" is a Telegram chat (``chat_id``). A chat holds at most one active (not
-  cancelled) registration per training session, and so does a phone number: both are
-  partial unique indexes. Registering again returns the existing registration.
+  cancelled) registration per training session, and so does a phone number proven by
+  Telegram's share of the sender's own contact: both are partial unique indexes.
+  Registering again returns the existing registration. A typed phone proves nothing (anyone
+  can type anyone's number), so it neither reserves the number nor is refused for it: a
+  stranger who types a number first can never lock its owner out.
 - Seats: the first ``capacity`` active registrations are confirmed, the rest waitlisted,
   first come first served (by insertion order). A training session is never overbooked,
   also under concurrent registrations: every change to a training session's registrations
@@ -15,6 +18,10 @@ Rules:
   up, the first on the waitlist is confirmed and an
   :class:`~ntsa_assistant.storage.models.OutboxNotice` is written in the same transaction;
   the gateway sends it (see :mod:`ntsa_assistant.training.outbox`).
+- A re-import of ``sessions.csv`` changes capacities under the same lock
+  (:func:`update_training_sessions`): a raised capacity confirms the first on the waitlist
+  (with notices); a lowered one never cancels anyone already confirmed, it only stops new
+  confirmations until enough seats free up.
 - Nothing is written unless the whole registration is valid: :func:`ntsa_assistant.training.
   rules.applicant` checks every field before :func:`register` is called, and
   :func:`register` itself refuses an unknown or started training session.
@@ -164,15 +171,17 @@ async def _register_locked(
     )
     if existing is not None:
         return RegisterResult(await describe(db, existing, training), existing=True)
-    phone_taken = await db.scalar(
-        select(Registration.id).where(
-            Registration.session_code == training.code,
-            Registration.phone == applicant.phone,
-            active(),
+    if applicant.phone_proven:
+        phone_taken = await db.scalar(
+            select(Registration.id).where(
+                Registration.session_code == training.code,
+                Registration.phone == applicant.phone,
+                Registration.phone_proven,
+                active(),
+            )
         )
-    )
-    if phone_taken is not None:
-        raise PhoneTaken(training.code)
+        if phone_taken is not None:
+            raise PhoneTaken(training.code)
     confirmed = await _count(db, training.code, RegistrationStatus.CONFIRMED)
     has_seat = seats_left(training.capacity, confirmed) > 0
     row = Registration(
@@ -181,6 +190,7 @@ async def _register_locked(
         chat_id=applicant.chat_id,
         full_name=applicant.full_name,
         phone=applicant.phone,
+        phone_proven=applicant.phone_proven,
         email=applicant.email,
         kra_pin=applicant.kra_pin,
         language=applicant.language,
@@ -265,8 +275,8 @@ async def register(
     else waitlisted.
 
     Raises :class:`UnknownTrainingSession`, :class:`TrainingSessionStarted` or
-    :class:`PhoneTaken`; a person already registered gets their registration back
-    (``existing=True``).
+    :class:`PhoneTaken` (another chat holds a place with this phone, proven); a person
+    already registered gets their registration back (``existing=True``).
     """
 
     async def attempt() -> RegisterResult:
@@ -326,6 +336,7 @@ async def move(
                 language=row.language,
                 email=row.email,
                 kra_pin=row.kra_pin,
+                phone_proven=row.phone_proven,
             )
             # The old one is cancelled first, so the phone's unique index lets the new in.
             if has_started(locked[new_code], now):
@@ -340,6 +351,41 @@ async def move(
         return await retry_if_locked(attempt)
     except _AlreadyThere as there:  # the transaction was rolled back: nothing changed
         return MoveResult(there.result, None, None)
+
+
+async def update_training_sessions(
+    db: AsyncSession, codes: Sequence[str], write: Callable[[], Awaitable[None]], now: datetime
+) -> list[RegistrationInfo]:
+    """Runs ``write`` (which changes the rows of training sessions ``codes``, e.g. a re-import)
+    inside the caller's transaction with every existing one of them locked, then gives each
+    free seat to the first on its waitlist (each promoted person is owed a notice).
+
+    A lowered capacity cancels nobody: confirmed people keep their seats, and the waitlist
+    simply waits until enough of them cancel. Returns the people promoted.
+    """
+    existing = [
+        code
+        for batch in _chunks(sorted(set(codes)), 500)
+        for code in await db.scalars(
+            select(TrainingSession.code).where(TrainingSession.code.in_(batch))
+        )
+    ]
+    await _lock_training_sessions(db, existing)
+    await write()
+    promoted: list[RegistrationInfo] = []
+    for code in sorted(existing):
+        training = await db.scalar(
+            select(TrainingSession)
+            .where(TrainingSession.code == code)
+            .execution_options(populate_existing=True)  # as ``write`` left it
+        )
+        if training is not None:
+            promoted += await _fill_free_seats(db, training, now)
+    return promoted
+
+
+def _chunks(items: Sequence[str], size: int) -> list[Sequence[str]]:
+    return [items[start : start + size] for start in range(0, len(items), size)]
 
 
 class _AlreadyThere(Exception):

@@ -13,6 +13,12 @@ Each reminder is claimed by inserting its sent-marker row (unique per registrati
 offset) before it is sent, so it is never sent twice, also with several gateways or after a
 restart; everything is read from the database, so a restart rebuilds nothing by hand.
 A cancelled registration is not confirmed, so it gets no reminder.
+
+A claim is a lease (:data:`LEASE`): a reminder claimed by a gateway that died before
+finishing it is claimed again once the lease is over. A transient failure (network, Telegram
+busy) is retried after a backoff, while it is still the nearest due reminder and the training
+session has not started, at most :data:`MAX_ATTEMPTS` times; a permanent one (the chat blocked
+the bot, or is gone) is not retried.
 """
 
 from __future__ import annotations
@@ -23,10 +29,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from ntsa_assistant.storage.engine import SessionFactory
+from ntsa_assistant.storage.engine import SessionFactory, claimed_rows
 from ntsa_assistant.storage.models import (
     Registration,
     RegistrationStatus,
@@ -34,6 +40,7 @@ from ntsa_assistant.storage.models import (
     TrainingSession,
 )
 from ntsa_assistant.training.booking import describe, retry_if_locked
+from ntsa_assistant.training.outbox import LEASE, MAX_ATTEMPTS, backoff
 from ntsa_assistant.training.views import RegistrationInfo
 
 DEFAULT_OFFSETS = "24h,1h"
@@ -90,10 +97,22 @@ def due_offsets(
 
 
 class ReminderOutcome(enum.StrEnum):
-    CLAIMED = "claimed"
+    CLAIMED = "claimed"  # being sent (a lease)
+    RETRY = "retry"  # a transient failure: to be tried again at ``retry_at``
     SKIPPED = "skipped"
     SENT = "sent"
-    FAILED = "failed"
+    FAILED = "failed"  # permanent, or out of tries
+
+
+PENDING = (ReminderOutcome.CLAIMED, ReminderOutcome.RETRY)
+
+
+class SendResult(enum.StrEnum):
+    """What sending one reminder did."""
+
+    SENT = "sent"
+    TRANSIENT = "transient"  # worth another try later
+    PERMANENT = "permanent"  # blocked, chat gone: never retried
 
 
 @dataclass(frozen=True)
@@ -103,8 +122,58 @@ class Reminder:
     registration: RegistrationInfo
 
 
+@dataclass(frozen=True)
+class _Mark:
+    """A reminder's marker as read: where it stands at ``now``."""
+
+    id: int
+    outcome: str
+    claimed_at: datetime
+    retry_at: datetime | None
+    attempts: int
+
+    def in_flight(self, now: datetime, lease: timedelta) -> bool:
+        """Claimed by a sender whose lease still runs: leave it alone."""
+        return self.outcome == ReminderOutcome.CLAIMED and self.claimed_at > now - lease
+
+    def settled(self, now: datetime, lease: timedelta) -> bool:
+        """Sent, skipped, failed, or out of tries: nothing more to do for it."""
+        if self.outcome not in PENDING:
+            return True
+        return self.attempts >= MAX_ATTEMPTS and not self.in_flight(now, lease)
+
+    def waiting(self, now: datetime) -> bool:
+        return self.outcome == ReminderOutcome.RETRY and (
+            self.retry_at is None or self.retry_at > now
+        )
+
+
+def _released(now: datetime, lease: timedelta) -> ColumnElement[bool]:
+    """Pending and nobody sending it: a retry, or a claim whose lease is over."""
+    return or_(
+        ReminderDelivery.outcome == ReminderOutcome.RETRY,
+        and_(
+            ReminderDelivery.outcome == ReminderOutcome.CLAIMED,
+            ReminderDelivery.claimed_at <= now - lease,
+        ),
+    )
+
+
+def _claimable(now: datetime, lease: timedelta) -> ColumnElement[bool]:
+    """Released, with tries left, and (for a retry) due."""
+    return and_(
+        _released(now, lease),
+        ReminderDelivery.attempts < MAX_ATTEMPTS,
+        or_(ReminderDelivery.outcome != ReminderOutcome.RETRY, ReminderDelivery.retry_at <= now),
+    )
+
+
 async def claim_due_reminders(
-    sessions: SessionFactory, now: datetime, offsets: Sequence[timedelta], limit: int = 50
+    sessions: SessionFactory,
+    now: datetime,
+    offsets: Sequence[timedelta],
+    limit: int = 50,
+    lease: timedelta = LEASE,
 ) -> list[Reminder]:
     """Claims the reminders due at ``now``; each is returned to exactly one caller."""
     horizon = now + max(offsets)
@@ -121,21 +190,29 @@ async def claim_due_reminders(
                 .order_by(TrainingSession.starts_at, Registration.id)
             )
         ).all()
-        done: dict[int, set[timedelta]] = {}
+        marks: dict[int, dict[timedelta, _Mark]] = {}
         if rows:
-            marks = await db.execute(
-                select(ReminderDelivery.registration_id, ReminderDelivery.offset_minutes).where(
+            found = await db.scalars(
+                select(ReminderDelivery).where(
                     ReminderDelivery.registration_id.in_([r.id for r in rows])
                 )
             )
-            for registration_id, offset_minutes in marks:
-                done.setdefault(registration_id, set()).add(timedelta(minutes=offset_minutes))
+            for d in found:
+                marks.setdefault(d.registration_id, {})[timedelta(minutes=d.offset_minutes)] = (
+                    _Mark(d.id, d.outcome, d.claimed_at, d.retry_at, d.attempts)
+                )
     claimed: list[Reminder] = []
     for registration_id, confirmed_at, starts_at in rows:
-        plan = due_offsets(starts_at, confirmed_at, now, offsets, done.get(registration_id, ()))
+        mine = marks.get(registration_id, {})
+        if any(m.in_flight(now, lease) for m in mine.values()):
+            continue  # a gateway is sending one right now
+        settled = [o for o, m in mine.items() if m.settled(now, lease)]
+        plan = due_offsets(starts_at, confirmed_at, now, offsets, settled)
+        if plan.send is not None and plan.send in mine and mine[plan.send].waiting(now):
+            plan = DuePlan(None, plan.skip)  # its retry is not due yet
         if plan.send is None and not plan.skip:
             continue
-        reminder = await _claim(sessions, registration_id, plan, now)
+        reminder = await _claim(sessions, registration_id, plan, mine, now, lease)
         if reminder is not None:
             claimed.append(reminder)
             if len(claimed) >= limit:
@@ -144,25 +221,56 @@ async def claim_due_reminders(
 
 
 async def _claim(
-    sessions: SessionFactory, registration_id: int, plan: DuePlan, now: datetime
+    sessions: SessionFactory,
+    registration_id: int,
+    plan: DuePlan,
+    marks: dict[timedelta, _Mark],
+    now: datetime,
+    lease: timedelta,
 ) -> Reminder | None:
+    """Skips what the plan skips and claims what it sends: new markers are inserted (a
+    unique constraint refuses a second claimer), pending ones re-claimed by a conditional
+    ``UPDATE`` (only one claimer's matches)."""
+
     async def attempt() -> Reminder | None:
         async with sessions() as db, db.begin():
             row = await db.get(Registration, registration_id, populate_existing=True)
             if row is None or row.status is not RegistrationStatus.CONFIRMED:
                 return None  # cancelled meanwhile
             for offset in plan.skip:
-                db.add(_mark(registration_id, offset, now, ReminderOutcome.SKIPPED))
-            delivery = None
-            if plan.send is not None:
-                delivery = _mark(registration_id, plan.send, now, ReminderOutcome.CLAIMED)
-                db.add(delivery)
-            await db.flush()
-            if delivery is None or plan.send is None:
+                if offset in marks:  # a superseded retry: a nearer reminder is due now
+                    await db.execute(
+                        update(ReminderDelivery)
+                        .where(ReminderDelivery.id == marks[offset].id, _released(now, lease))
+                        .values(outcome=ReminderOutcome.SKIPPED, retry_at=None)
+                    )
+                else:
+                    db.add(_mark(registration_id, offset, now, ReminderOutcome.SKIPPED))
+            if plan.send is None:
                 return None
+            if plan.send in marks:
+                delivery_id = marks[plan.send].id
+                result = await db.execute(
+                    update(ReminderDelivery)
+                    .where(ReminderDelivery.id == delivery_id, _claimable(now, lease))
+                    .values(
+                        outcome=ReminderOutcome.CLAIMED,
+                        claimed_at=now,
+                        retry_at=None,
+                        attempts=ReminderDelivery.attempts + 1,
+                    )
+                )
+                if claimed_rows(result) != 1:
+                    return None  # another gateway re-claimed it first
+            else:
+                delivery = _mark(registration_id, plan.send, now, ReminderOutcome.CLAIMED)
+                delivery.attempts = 1
+                db.add(delivery)
+                await db.flush()
+                delivery_id = delivery.id
             training = await db.get(TrainingSession, row.session_code)
             assert training is not None
-            return Reminder(delivery.id, plan.send, await describe(db, row, training))
+            return Reminder(delivery_id, plan.send, await describe(db, row, training))
 
     try:
         return await retry_if_locked(attempt)
@@ -178,23 +286,28 @@ def _mark(
         offset_minutes=minutes(offset),
         claimed_at=now,
         outcome=outcome,
+        attempts=0,
     )
 
 
 async def finish_reminder(
-    sessions: SessionFactory, delivery_id: int, now: datetime, sent: bool
-) -> None:
-    """Records the outcome; a failed reminder is not retried (it would come too late)."""
+    sessions: SessionFactory, delivery_id: int, now: datetime, result: SendResult
+) -> ReminderOutcome:
+    """Records what sending did: sent; failed for good (permanent, or the last try); or to
+    be retried after a backoff. Returns the outcome recorded."""
 
-    async def attempt() -> None:
+    async def attempt() -> ReminderOutcome:
         async with sessions() as db, db.begin():
-            await db.execute(
-                update(ReminderDelivery)
-                .where(ReminderDelivery.id == delivery_id)
-                .values(
-                    sent_at=now if sent else None,
-                    outcome=ReminderOutcome.SENT if sent else ReminderOutcome.FAILED,
-                )
-            )
+            delivery = await db.get(ReminderDelivery, delivery_id, populate_existing=True)
+            if delivery is None:
+                return ReminderOutcome.FAILED  # the registration is gone
+            if result is SendResult.SENT:
+                delivery.outcome, delivery.sent_at = ReminderOutcome.SENT, now
+            elif result is SendResult.TRANSIENT and delivery.attempts < MAX_ATTEMPTS:
+                delivery.outcome = ReminderOutcome.RETRY
+                delivery.retry_at = now + backoff(delivery.attempts)
+            else:
+                delivery.outcome = ReminderOutcome.FAILED
+            return ReminderOutcome(delivery.outcome)
 
-    await retry_if_locked(attempt)
+    return await retry_if_locked(attempt)

@@ -40,7 +40,10 @@ class TrainingSessionInfo:
 
 @dataclass(frozen=True)
 class Applicant:
-    """Who registers: already validated (see the ``validate_*`` functions)."""
+    """Who registers: already validated (see the ``validate_*`` functions).
+
+    ``phone_proven``: the phone came from Telegram's share of the sender's own contact.
+    Only a proven phone reserves its place in a training session (see booking)."""
 
     chat_id: int
     full_name: str
@@ -48,6 +51,7 @@ class Applicant:
     language: Language
     email: str | None = None
     kra_pin: str | None = None
+    phone_proven: bool = False
 
 
 @dataclass(frozen=True)

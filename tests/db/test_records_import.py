@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -23,10 +24,16 @@ from ntsa_assistant.storage.models import (
     Audience,
     LinkStatus,
     Organisation,
+    OutboxNotice,
+    RegistrationStatus,
     TrainingSession,
     Transaction,
     TransactionStatus,
 )
+from ntsa_assistant.training.booking import cancel, register
+from ntsa_assistant.training.outbox import claim_notices
+from ntsa_assistant.training.queries import my_registrations, training_session_counts
+from tests.support.training import NOW, person
 
 GOOD_SESSIONS = (
     "code,title,audience,language,starts_at,ends_at,capacity,join_url\n"
@@ -300,3 +307,71 @@ async def test_kra_pin_and_choices_are_normalised(
     assert organisation is not None
     assert organisation.name == "Savannah Auto Traders Ltd"
     assert organisation.link_status is LinkStatus.LINKED
+
+
+def sessions_csv(capacity: int) -> str:
+    """One training session, T-1 (18 January 2027), with ``capacity`` seats."""
+    return GOOD_SESSIONS.replace(",5,https", f",{capacity},https")
+
+
+async def test_reimport_raising_capacity_promotes_the_waitlist_with_notices(
+    session_factory: SessionFactory, tmp_path: Path
+) -> None:
+    write(tmp_path, RecordKind.SESSIONS, sessions_csv(1))
+    assert (await import_directory(session_factory, tmp_path, NOW)).ok
+    people = [await register(session_factory, "T-1", person(n), NOW) for n in range(1, 5)]
+    assert [p.registration.status for p in people] == [
+        RegistrationStatus.CONFIRMED,
+        *[RegistrationStatus.WAITLISTED] * 3,
+    ]
+
+    write(tmp_path, RecordKind.SESSIONS, sessions_csv(3))
+    report = await import_directory(session_factory, tmp_path, NOW)
+
+    assert report.ok
+    [counts] = await training_session_counts(session_factory, "T-1")
+    assert (counts.training_session.capacity, counts.confirmed, counts.waitlisted) == (3, 3, 1)
+    [second] = await my_registrations(session_factory, 900_002, NOW)
+    [fourth] = await my_registrations(session_factory, 900_004, NOW)
+    assert second.status is RegistrationStatus.CONFIRMED
+    assert (fourth.status, fourth.waitlist_position) == (RegistrationStatus.WAITLISTED, 1)
+    notices = await claim_notices(session_factory, NOW)
+    assert [(n.chat_id, n.registration and n.registration.reference) for n in notices] == [
+        (900_002, people[1].registration.reference),
+        (900_003, people[2].registration.reference),
+    ]
+
+
+async def test_reimport_lowering_capacity_cancels_nobody(
+    session_factory: SessionFactory, tmp_path: Path
+) -> None:
+    write(tmp_path, RecordKind.SESSIONS, sessions_csv(3))
+    await import_directory(session_factory, tmp_path, NOW)
+    people = [await register(session_factory, "T-1", person(n), NOW) for n in range(1, 5)]
+
+    write(tmp_path, RecordKind.SESSIONS, sessions_csv(1))
+    assert (await import_directory(session_factory, tmp_path, NOW)).ok
+
+    [counts] = await training_session_counts(session_factory, "T-1")
+    assert (counts.training_session.capacity, counts.confirmed, counts.waitlisted) == (1, 3, 1)
+    # A freed seat goes to nobody until the confirmed fit the new capacity.
+    await cancel(session_factory, people[0].registration.reference, NOW)
+    [counts] = await training_session_counts(session_factory, "T-1")
+    assert (counts.confirmed, counts.waitlisted) == (2, 1)
+    assert await count(session_factory, OutboxNotice) == 0
+
+
+async def test_reimport_beside_concurrent_registrations_never_overbooks(
+    session_factory: SessionFactory, tmp_path: Path
+) -> None:
+    write(tmp_path, RecordKind.SESSIONS, sessions_csv(2))
+    await import_directory(session_factory, tmp_path, NOW)
+    write(tmp_path, RecordKind.SESSIONS, sessions_csv(6))
+
+    await asyncio.gather(
+        *(register(session_factory, "T-1", person(n), NOW) for n in range(1, 11)),
+        import_directory(session_factory, tmp_path, NOW),
+    )
+
+    [counts] = await training_session_counts(session_factory, "T-1")
+    assert (counts.training_session.capacity, counts.confirmed, counts.waitlisted) == (6, 6, 4)

@@ -22,6 +22,7 @@ from ntsa_assistant.status.lookup import (
     StatusUnavailable,
     parse_person,
 )
+from ntsa_assistant.status.sms import deliver_outbox
 from ntsa_assistant.status.verification import Outcome, Verifier
 from ntsa_assistant.storage.models import (
     Account,
@@ -34,7 +35,7 @@ from ntsa_assistant.storage.models import (
     Transaction,
     TransactionStatus,
 )
-from tests.support.fakes import FakeStatusApi
+from tests.support.fakes import FakeSms, FakeStatusApi
 
 NOW = datetime(2023, 12, 10, 9, 0, tzinfo=NAIROBI)
 
@@ -135,20 +136,13 @@ async def test_sql_backend_refuses_a_malformed_id(session_factory):
         await SqlStatusBackend(session_factory).lookup("1' OR '1'='1")
 
 
-class _Sms:
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, str]] = []
-
-    async def send(self, phone: str, message: str) -> None:
-        self.sent.append((phone, message))
-
-
 async def test_verifier_proves_limits_and_audits_on_this_backend(session_factory):
     await _seed(session_factory)
-    sms = _Sms()
-    verifier = Verifier(session_factory, SqlStatusBackend(session_factory), sms, Clock(NOW))
+    sms = FakeSms()
+    verifier = Verifier(session_factory, SqlStatusBackend(session_factory), Clock(NOW))
     assert (await verifier.begin("c1", "21000101")).outcome is Outcome.NEEDS_PROOF
     await verifier.send_code("c1", "21000101", "sw")
+    await deliver_outbox(session_factory, sms, NOW)
     code = re.search(r"\b(\d{6})\b", sms.sent[-1][1]).group(1)
     assert sms.sent == [("+254700000101", t("sw", "status.sms", code=code, minutes=10))]
     wrong = "000000" if code != "000000" else "111111"
@@ -167,9 +161,10 @@ async def test_verifier_proves_limits_and_audits_on_this_backend(session_factory
 
 async def test_a_code_proves_once_even_when_typed_twice_at_the_same_time(session_factory):
     await _seed(session_factory)
-    sms = _Sms()
-    verifier = Verifier(session_factory, SqlStatusBackend(session_factory), sms, Clock(NOW))
+    sms = FakeSms()
+    verifier = Verifier(session_factory, SqlStatusBackend(session_factory), Clock(NOW))
     await verifier.send_code("c1", "21000101", "en")
+    await deliver_outbox(session_factory, sms, NOW)
     code = re.search(r"\b(\d{6})\b", sms.sent[-1][1]).group(1)
     results = await asyncio.gather(
         *(verifier.check_code("c1", "21000101", code) for _ in range(2)),
@@ -181,10 +176,11 @@ async def test_a_code_proves_once_even_when_typed_twice_at_the_same_time(session
 
 async def test_lockout_ends_an_hour_after_the_oldest_counted_failure(session_factory):
     await _seed(session_factory)
-    sms = _Sms()
+    sms = FakeSms()
     clock = Clock(NOW)
-    verifier = Verifier(session_factory, SqlStatusBackend(session_factory), sms, clock)
+    verifier = Verifier(session_factory, SqlStatusBackend(session_factory), clock)
     await verifier.send_code("c1", "21000101", "en")
+    await deliver_outbox(session_factory, sms, NOW)
     code = re.search(r"\b(\d{6})\b", sms.sent[-1][1]).group(1)
     wrong = "000000" if code != "000000" else "111111"
     results = [await verifier.check_code("c1", "21000101", wrong) for _ in range(3)]

@@ -21,6 +21,7 @@ import pytest
 from ntsa_assistant.core.i18n import t
 from ntsa_assistant.faq import answers as faq
 from ntsa_assistant.faq.answers import Topic
+from tests.support.processes import rasa_api_params
 
 pytestmark = pytest.mark.e2e
 
@@ -431,7 +432,8 @@ async def fallbacks(rasa_server, candidates: tuple[str, ...]) -> list[str]:
     found = []
     async with aiohttp.ClientSession() as http:
         for text in candidates:
-            async with http.post(f"{rasa_server.url}/model/parse", json={"text": text}) as r:
+            url, body = f"{rasa_server.url}/model/parse", {"text": text}
+            async with http.post(url, json=body, params=rasa_api_params()) as r:
                 parsed = await r.json()
             if parsed["intent"]["name"] == "nlu_fallback":
                 found.append(text)

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import os
 import time
-from datetime import datetime
+from collections.abc import AsyncIterator
+from datetime import date, datetime
 
 import pytest
 
+from bot.render import split_text
 from ntsa_assistant.core.clock import NAIROBI
 from ntsa_assistant.core.i18n import spell_datetime, t
+from ntsa_assistant.core.masking import mask_id_number
+from ntsa_assistant.core.settings import Settings
 from ntsa_assistant.faq import answers as faq
 from ntsa_assistant.faq.answers import Topic
+from ntsa_assistant.status import answers as status_answers
+from ntsa_assistant.status.lookup import Part, PersonStatus, SqlStatusBackend
 from ntsa_assistant.storage.engine import create_engine, create_session_factory
+from ntsa_assistant.storage.models import Account, Transaction, TransactionStatus
 from ntsa_assistant.training.queries import training_session_counts
 
 pytestmark = pytest.mark.e2e
@@ -140,3 +148,152 @@ async def test_rasa_down_gives_an_apology_and_the_bot_recovers(
     telegram.push_text(chat_id, "When does TIMS close?")
     replies = await telegram.wait_for_messages(chat_id, count=1, timeout=30)
     assert texts(replies) == closure_answer("en")
+
+
+# ---------------------------------------------------------------- limits, groups, long replies
+
+SPAM_TURNS = 20
+SPAMMER_OFFSET = 40_000_000  # chat ids of their own, far from the fixture's
+LONG_ID = "29009000"  # not in the demo records
+LONG_PHONE = "+254700009000"
+
+
+async def restart_gateway(gateway, telegram, probe_chat: int, **env: str | None) -> None:
+    """Restarts the gateway process and waits until it answers again (a /start round trip:
+    updates wait in the emulator until the new process polls)."""
+    await gateway.restart(**env)
+    telegram.push_command(probe_chat, "/start")
+    [reply] = await telegram.wait_for_messages(probe_chat, count=1, timeout=60)
+    assert reply["text"] == t("en", "common.start")
+
+
+@pytest.fixture(scope="module")
+async def real_burst_limit(gateway, telegram) -> AsyncIterator[None]:
+    """The gateway with the default burst limit for this module, the fixture's after it."""
+    probe = 790_000_001 + os.getpid() % 1000 * 1_000_000
+    await restart_gateway(gateway, telegram, probe, CHAT_BURST_MESSAGES=None)
+    yield
+    await restart_gateway(gateway, telegram, probe + 1, CHAT_BURST_MESSAGES="1000")
+
+
+def send_order(telegram, chat_id: int) -> list[int]:
+    """Positions, among every message the bot sent, of those sent to ``chat_id``."""
+    calls = [c for c in telegram.calls("sendMessage") if c.ok]
+    return [i for i, c in enumerate(calls) if c.params.get("chat_id") == chat_id]
+
+
+async def test_one_chat_flooding_is_slowed_and_others_are_answered(
+    telegram, gateway, real_burst_limit, chat_id
+):
+    spammer, other = chat_id + SPAMMER_OFFSET, chat_id
+    burst = Settings().chat_burst_messages
+    for _ in range(SPAM_TURNS):
+        telegram.push_text(spammer, "When does TIMS close?")
+    telegram.push_text(other, "When does TIMS close?")
+
+    [answer] = await telegram.wait_for_messages(other, count=1, timeout=30)
+    assert answer["text"] == closure_answer("en")
+    # The spammer: the first `burst` turns answered in order, the rest dropped with one
+    # polite notice (sent as soon as the flood was seen, before the queued answers).
+    got = await telegram.wait_for_messages(spammer, count=burst + 1, timeout=60)
+    assert sorted(m["text"] for m in got) == sorted(
+        [t("en", "common.slow_down")] + [closure_answer("en")] * burst
+    )
+    # The other chat did not wait behind the spammer's queue: its answer went out before
+    # the spammer's last answered turn.
+    assert send_order(telegram, other)[-1] < send_order(telegram, spammer)[-1]
+
+
+async def test_a_button_made_before_a_restart_works_after_it(
+    telegram, gateway, real_burst_limit, chat_id
+):
+    telegram.push_command(chat_id, "/faq")
+    [menu] = await telegram.wait_for_messages(chat_id, count=1, timeout=30)
+    closure = faq.menu("en").buttons[0]
+    assert menu["text"] == faq.menu("en").text
+    await restart_gateway(gateway, telegram, chat_id + SPAMMER_OFFSET + 1)
+
+    telegram.press_button(chat_id, closure.title, message_id=menu["message_id"])
+    [answer] = await telegram.wait_for_messages(chat_id, count=1, timeout=30)
+    assert answer["text"] == closure_answer("en")
+
+
+async def test_groups_get_no_answer_to_commands_or_buttons(telegram, gateway, chat_id):
+    group = -(1_009_000_000_000 + chat_id)
+    telegram.add_group(group, "Wanjiku's friends")
+    telegram.push_command(chat_id, "/faq")  # a real button, made in a private chat
+    [menu] = await telegram.wait_for_messages(chat_id, count=1, timeout=30)
+    button = _inline_button(menu, faq.menu("en").buttons[0].title)
+
+    asked = telegram.push_command(group, "/faq")
+    message_id = telegram.update(asked)["message"]["message_id"]
+    pressed = telegram.push_callback(group, message_id, button["callback_data"])
+    # A later question in a private chat is answered: by then the group's turns were seen.
+    telegram.push_text(chat_id, "When does TIMS close?")
+    [answer] = await telegram.wait_for_messages(chat_id, count=1, timeout=30)
+    assert answer["text"] == closure_answer("en")
+    assert telegram.outbox(group) == []
+    assert telegram.callback_answer(pressed) is None
+
+
+def _inline_button(message: dict, title: str) -> dict:
+    markup = message.get("reply_markup") or {}
+    [button] = [b for row in markup["inline_keyboard"] for b in row if b["text"] == title]
+    return button
+
+
+async def _person_with_many_pending(database_url: str, count: int) -> PersonStatus:
+    engine = create_engine(database_url)
+    try:
+        sessions = create_session_factory(engine)
+        async with sessions() as session, session.begin():
+            await session.merge(
+                Account(
+                    id_number=LONG_ID,
+                    full_name="Baraka Mutua",
+                    phone=LONG_PHONE,
+                    email=None,
+                    validated_on=None,
+                )
+            )
+            for n in range(1, count + 1):
+                await session.merge(
+                    Transaction(
+                        reference=f"TIMS-MVR-2023-{n:06d}",
+                        id_number=LONG_ID,
+                        service="Motor vehicle registration",
+                        status=TransactionStatus.AWAITING_INSPECTION,
+                        submitted_on=date(2023, 11, 1),
+                        updated_on=date(2023, 11, 20),
+                    )
+                )
+        status = await SqlStatusBackend(sessions).lookup(LONG_ID)
+    finally:
+        await engine.dispose()
+    assert status is not None
+    return status
+
+
+async def test_a_status_answer_longer_than_telegram_allows_arrives_whole_in_parts(
+    telegram, gateway, e2e_database, chat_id
+):
+    person = await _person_with_many_pending(e2e_database, 100)
+    telegram.push_text(chat_id, "check my status")
+    [ask_id] = await telegram.wait_for_messages(chat_id, count=1, timeout=30)
+    assert ask_id["text"] == t("en", "status.ask_id")
+    telegram.push_text(chat_id, LONG_ID)
+    [ask_proof] = await telegram.wait_for_messages(chat_id, count=1, timeout=30)
+    assert ask_proof["text"] == t("en", "status.ask_proof", id=mask_id_number(LONG_ID))
+
+    telegram.push_contact(chat_id, LONG_PHONE.removeprefix("+"))
+    whole = status_answers.compose(person, Part.ALL, "en", datetime.now(NAIROBI))
+    assert len(whole) > 9000
+    parts = split_text(whole)
+    got = await telegram.wait_for_messages(chat_id, count=len(parts), timeout=30)
+    assert [m["text"] for m in got] == parts
+    assert "\n".join(parts) == whole
+    # The keyboard the answer removes goes with its last part.
+    assert [m["reply_markup"] for m in got] == [None] * (len(parts) - 1) + [
+        {"remove_keyboard": True}
+    ]
+    assert telegram.reply_keyboard(chat_id) is None

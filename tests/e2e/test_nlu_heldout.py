@@ -15,6 +15,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from tests.support.processes import rasa_api_params
+
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,7 +52,8 @@ def heldout() -> list[Example]:
 
 
 async def predict(session: aiohttp.ClientSession, url: str, text: str) -> str:
-    async with session.post(f"{url}/model/parse", json={"text": text}) as response:
+    parse = f"{url}/model/parse"
+    async with session.post(parse, json={"text": text}, params=rasa_api_params()) as response:
         response.raise_for_status()
         body = await response.json()
     return (body.get("intent") or {}).get("name") or ""

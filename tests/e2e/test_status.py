@@ -1,5 +1,6 @@
 """Status checks end to end: emulator → gateway → Rasa → action server → database, with a
-fake SMS gateway (and, for one test, a dead remote status API) on 127.0.0.1.
+fake SMS gateway (and, for one test, a dead remote status API) on 127.0.0.1. Codes are
+queued by the action server and texted by the gateway's outbox job, after the reply.
 
 The people are the packaged demo records (ntsa_assistant/records/demo/):
 21000101 Achieng (validated, two organisations, nothing pending), 21000102 Kiprono (not
@@ -53,26 +54,41 @@ def fresh_texts(sms_gateway: FakeSmsGateway) -> None:
 
 
 @pytest.fixture(scope="module")
-async def status_stack(action_server, sms_server, gateway) -> AsyncIterator[None]:
-    """The action server with the fake SMS gateway and a date before the deadline."""
+async def status_stack(action_server, sms_server, gateway, telegram) -> AsyncIterator[str]:
+    """The action server and the gateway (which texts the codes) with the fake SMS gateway
+    and a date before the deadline."""
     env = {
         "SMS_GATEWAY_URL": str(sms_server.make_url(SMS_PATH)),
         "SMS_USERNAME": "sandbox",
         "SMS_API_KEY": "test-key",
         "ASSISTANT_NOW": NOW,
     }
+    gateway_env = {**env, "SMS_OUTBOX_INTERVAL_SECONDS": "0.2"}
     await action_server.restart(**env)
-    yield
+    await gateway.restart(**gateway_env)
+    await telegram.wait_until_polling(timeout=60)
+    yield env["SMS_GATEWAY_URL"]
     await action_server.restart(**dict.fromkeys(env))
+    await gateway.restart(**dict.fromkeys(gateway_env))
+    await telegram.wait_until_polling(timeout=60)
 
 
 @pytest.fixture(autouse=True)
-def fresh_limits(e2e_database: str) -> None:
+def fresh_limits(e2e_database: str, sms_gateway: FakeSmsGateway) -> None:
     """Each test starts with no proofs, codes or counted attempts (the demo IDs repeat)."""
+    sms_gateway.failing = False
     path = e2e_database.split(":///", 1)[1]
     with sqlite3.connect(path) as db:
-        for table in ("limit_events", "one_time_codes", "ownership_proofs"):
+        tables = ("limit_events", "limit_locks", "one_time_codes", "ownership_proofs")
+        for table in (*tables, "sms_outbox"):
             db.execute(f"DELETE FROM {table}")
+
+
+def queued_codes(e2e_database: str) -> int:
+    """How many codes were queued for the gateway to text (unknown IDs' rows included)."""
+    path = e2e_database.split(":///", 1)[1]
+    with sqlite3.connect(path) as db:
+        return db.execute("SELECT count(*) FROM sms_outbox").fetchone()[0]
 
 
 def texts(messages: list[dict]) -> str:
@@ -134,7 +150,7 @@ async def test_proof_by_code_in_kiswahili_with_nothing_pending(
     assert prompt == t("sw", "status.ask_proof", id="******03")
     sent = await say(telegram, chat_id, "hapana, nitumie code badala yake")
     assert sent == t("sw", "status.code_sent", ending="03")
-    [code] = sms_gateway.codes_to("+254700000103")
+    [code] = await sms_gateway.wait_for_codes("+254700000103", 1)
     assert sms_gateway.messages[-1]["apiKey"] == "test-key"
     assert sms_gateway.messages[-1]["username"] == "sandbox"
     answer = await say(telegram, chat_id, code)
@@ -155,11 +171,11 @@ async def test_organisation_representative_sees_masked_pins(telegram, status_sta
     assert "P000000101A" not in answer
 
 
-async def test_another_users_contact_is_refused(telegram, status_stack, sms_gateway, chat_id):
+async def test_another_users_contact_is_refused(telegram, status_stack, e2e_database, chat_id):
     await start_check(telegram, chat_id, "check my status", "21000102")
     reply = await share(telegram, chat_id, "+254700000102", contact_user_id=OTHER_USER_ID)
     assert reply == t("en", "status.not_own_contact")
-    assert sms_gateway.messages == []
+    assert queued_codes(e2e_database) == 0  # no code was made, so none can be texted
     # The share button is offered again.
     assert telegram.reply_keyboard(chat_id)["keyboard"] == share_keyboard("en")
 
@@ -188,7 +204,7 @@ async def test_three_wrong_codes_lock_out(telegram, status_stack, sms_gateway, c
     await start_check(telegram, chat_id, "check my status", "21000102")
     sent = await say(telegram, chat_id, "send me a code")
     assert sent == t("en", "status.code_sent", ending="02")
-    [code] = sms_gateway.codes_to("+254700000102")
+    [code] = await sms_gateway.wait_for_codes("+254700000102", 1)
     wrong = "000000" if code != "000000" else "111111"
     assert await say(telegram, chat_id, wrong) == t("en", "status.wrong_code_many", tries=2)
     assert await say(telegram, chat_id, wrong) == t("en", "status.wrong_code_one")
@@ -238,3 +254,47 @@ async def test_remote_status_api_down_gives_an_apology(
         assert reply == t("en", "status.unavailable")
     finally:
         await action_server.restart(STATUS_API_URL=None)
+
+
+async def test_strangers_look_ups_never_lock_the_owner_out(
+    telegram, status_stack, e2e_database, chat_id
+):
+    strangers = [chat_id + 600_000 + n for n in range(12)]
+    for stranger in strangers:
+        await start_check(telegram, stranger, "check my status", "21000102")
+    # Each stranger's chat may go on, but the owner's phone gets no more texts this hour.
+    assert await say(telegram, strangers[-1], "send me a code") == LOCKED_EN
+    assert queued_codes(e2e_database) == 0
+    # The owner shares their own contact: proven, answered.
+    await start_check(telegram, chat_id, "check my status", "21000102")
+    answer = await share(telegram, chat_id, "+254700000102")
+    assert "TIMS-DL-2023-000102" in answer
+    assert disclosures(e2e_database, chat_id) == 1
+
+
+async def test_a_failing_sms_gateway_reads_like_an_unknown_id(
+    telegram, status_stack, sms_gateway, chat_id
+):
+    sms_gateway.failing = True
+    other_chat = chat_id + 700_000
+    replies = {}
+    for chat, id_number in ((chat_id, "21000102"), (other_chat, "29999999")):
+        await start_check(telegram, chat, "check my status", id_number)
+        replies[id_number] = re.sub(
+            r"ending \d\d", "ending <nn>", await say(telegram, chat, "send me a code")
+        )
+    assert replies["21000102"] == replies["29999999"] == t("en", "status.code_sent", ending="<nn>")
+    await sms_gateway.wait_for_attempts("+254700000102", 1)  # the gateway tried, after the reply
+
+
+async def test_without_an_sms_gateway_codes_are_refused_politely(
+    telegram, status_stack, action_server, e2e_database, chat_id
+):
+    await action_server.restart(SMS_GATEWAY_URL=None)
+    try:
+        await start_check(telegram, chat_id, "check my status", "21000102")
+        reply = await say(telegram, chat_id, "send me a code")
+        assert reply == t("en", "status.codes_unavailable")
+        assert queued_codes(e2e_database) == 0
+    finally:
+        await action_server.restart(SMS_GATEWAY_URL=status_stack)

@@ -5,6 +5,8 @@ wraps), then points the code under test at the server's URL.
 
 - :class:`FakeSmsGateway`: Africa's Talking's ``POST /version1/messaging``.
 - :class:`FakeStatusApi`: the remote status API's ``GET /v1/people/{id_number}/status``.
+
+And :class:`FakeSms`, an in-process sender for the gateway's outbox job in database tests.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import re
 from collections.abc import Mapping
 
 from aiohttp import web
+
+from ntsa_assistant.status.sms import SmsUnavailable
 
 SMS_PATH = "/version1/messaging"
 STATUS_PATH = "/v1/people/{id_number}/status"
@@ -26,21 +30,44 @@ class FakeSmsGateway:
 
     def __init__(self) -> None:
         self.messages: list[dict[str, str]] = []
+        self.failing = False  # answer HTTP 500, like a gateway that is down
+        self.refused: list[dict[str, str]] = []  # what was posted while failing
+        self._arrived = asyncio.Condition()
 
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_post(SMS_PATH, self.handle)
         return app
 
+    async def wait_for_codes(self, phone: str, count: int, timeout: float = 20.0) -> list[str]:  # noqa: ASYNC109 - a deadline
+        """The codes texted to ``phone``, once there are ``count`` (they are sent off the
+        reply path, so they may arrive after the reply)."""
+        async with asyncio.timeout(timeout), self._arrived:
+            await self._arrived.wait_for(lambda: len(self.codes_to(phone)) >= count)
+        return self.codes_to(phone)
+
     async def handle(self, request: web.Request) -> web.Response:
         form = await request.post()
-        self.messages.append(
-            {**{k: str(v) for k, v in form.items()}, "apiKey": request.headers.get("apiKey", "")}
-        )
+        posted = {
+            **{k: str(v) for k, v in form.items()},
+            "apiKey": request.headers.get("apiKey", ""),
+        }
+        (self.refused if self.failing else self.messages).append(posted)
+        async with self._arrived:
+            self._arrived.notify_all()
+        if self.failing:
+            return web.json_response({"error": "down"}, status=500)
         recipient = {"statusCode": 101, "number": form.get("to"), "status": "Success"}
         return web.json_response(
             {"SMSMessageData": {"Message": "Sent to 1/1", "Recipients": [recipient]}}
         )
+
+    async def wait_for_attempts(self, phone: str, count: int, timeout: float = 20.0) -> None:  # noqa: ASYNC109 - a deadline
+        """Until ``count`` messages to ``phone`` were posted while failing."""
+        async with asyncio.timeout(timeout), self._arrived:
+            await self._arrived.wait_for(
+                lambda: sum(m["to"] == phone for m in self.refused) >= count
+            )
 
     def codes_to(self, phone: str) -> list[str]:
         """The six-digit codes texted to ``phone``, oldest first."""
@@ -84,3 +111,22 @@ class FakeStatusApi:
         if id_number not in self.people:
             return web.json_response({"error": "not found"}, status=404)
         return web.json_response(self.people[id_number])
+
+
+class FakeSms:
+    """An in-process :class:`~ntsa_assistant.status.sms.SmsSender`: records each message;
+    ``down`` makes it refuse like a failing gateway."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str]] = []
+        self.down = False
+
+    async def send(self, phone: str, message: str) -> None:
+        if self.down:
+            raise SmsUnavailable("down")
+        self.sent.append((phone, message))
+
+    def last_code(self) -> str:
+        match = _CODE.search(self.sent[-1][1])
+        assert match is not None, f"no six-digit code in {self.sent[-1][1]!r}"
+        return match.group(1)

@@ -11,11 +11,16 @@ from __future__ import annotations
 import socket
 from dataclasses import dataclass
 
-from tools.stack import ROOT, Service
+from tools.stack import ROOT, Service, run_secrets
 
 BOT_TOKEN = "123456:TEST"
 LOG_DIR = ROOT / "var" / "log" / "tests"
 READY_WITHIN = 240.0
+
+
+def rasa_api_params() -> dict[str, str]:
+    """Query parameters for Rasa's HTTP API (``/model/parse``, trackers): its auth token."""
+    return {"token": run_secrets()["RASA_AUTH_TOKEN"]}
 
 
 def free_port() -> int:

@@ -1,12 +1,20 @@
-"""The gateway's own rules, without Telegram or Rasa: neutralising, parsing, dedupe."""
+"""The gateway's own rules, without Telegram or Rasa: neutralising, parsing, dedupe,
+splitting long texts, per-chat buttons, per-chat turns and their burst limit."""
 
 from __future__ import annotations
 
+import asyncio
+import pickle
+from datetime import UTC, datetime
+
 import pytest
+from telegram import Chat, Message, Update
 
 from bot.conversation import MAX_TEXT_LENGTH, Button, Conversation, Reply, neutralise, parse_replies
 from bot.handlers.dedupe import SeenUpdates
+from bot.handlers.throttle import BurstLimit, ChatTurns, Verdict
 from bot.rasa_client import RasaUnavailable
+from bot.render import TELEGRAM_TEXT_LIMIT, ChatButtons, split_text
 from ntsa_assistant.core.i18n import t
 
 
@@ -92,3 +100,139 @@ async def test_emoji_only_text_still_gets_an_answer() -> None:
     [reply] = await Conversation(rasa).user_text("1", "🚗🚗🚗", {})
     assert reply == Reply(text="I can help with…")
     assert rasa.sent == [("1", "🚗🚗🚗", {})]
+
+
+# ---------------------------------------------------------------- long replies
+
+
+@pytest.mark.parametrize(
+    ("text", "limit", "parts"),
+    [
+        ("short", 4096, ["short"]),
+        ("ab\ncd\nef", 5, ["ab\ncd", "ef"]),
+        ("ab\ncd\n\nef", 5, ["ab\ncd", "ef"]),  # the blank line at the break is dropped
+        ("abc\n\ndef", 6, ["abc", "def"]),
+        ("one two three", 7, ["one two", "three"]),  # a line longer than a part: by words
+        ("abcdefghij", 4, ["abcd", "efgh", "ij"]),  # no space: cut at the limit
+        ("😀😀😀", 4, ["😀😀", "😀"]),  # Telegram counts UTF-16 units: an emoji is two
+        ("a\n" + "b" * 5 + "\nc", 5, ["a", "bbbbb", "c"]),
+    ],
+)
+def test_long_text_is_split_between_lines(text: str, limit: int, parts: list[str]) -> None:
+    assert split_text(text, limit) == parts
+
+
+def test_a_long_answer_is_split_into_parts_that_fit_and_lose_no_line() -> None:
+    lines = [f"• TIMS-MVR-2023-{n:06d}, Motor vehicle registration: waiting" for n in range(200)]
+    text = "Open TIMS applications (200):\n" + "\n".join(lines)
+    parts = split_text(text)
+    # Lines of 59 characters: the header and 67 lines fill 4049, then 68 lines fill 4079.
+    assert parts == [
+        "\n".join(["Open TIMS applications (200):", *lines[:67]]),
+        "\n".join(lines[67:135]),
+        "\n".join(lines[135:]),
+    ]
+    assert all(len(p) <= TELEGRAM_TEXT_LIMIT for p in parts)
+    assert "\n".join(parts) == text
+
+
+# ---------------------------------------------------------------- buttons
+
+
+def test_buttons_are_kept_per_chat_and_old_ones_are_forgotten_first() -> None:
+    mine, theirs = ChatButtons({}, capacity=3), ChatButtons({}, capacity=3)
+    first = mine.keep(Button("Closure", "/faq_closure"))
+    token = mine.keep(Button("Login", "/faq_login"))
+    assert token.startswith("b:")
+    assert len(token.encode()) <= 64  # Telegram's limit for callback data
+    assert mine.find(token) == Button("Login", "/faq_login")
+    assert theirs.find(token) is None  # a token means nothing in another chat
+    for n in range(100):  # another chat's flood of menus fills only that chat's store
+        theirs.keep(Button(f"T{n}", "/faq_closure"))
+    assert mine.find(first) == Button("Closure", "/faq_closure")
+    mine.keep(Button("Why", "/faq_why"))
+    mine.keep(Button("Contact", "/faq_contact"))  # the 4th: the least recently used goes
+    assert mine.find(token) is None
+    assert mine.find(first) == Button("Closure", "/faq_closure")
+    assert mine.find({"payload": "/faq_closure"}) is None
+
+
+def test_buttons_live_in_the_chats_own_state() -> None:
+    chat_data: dict = {}
+    token = ChatButtons(chat_data).keep(Button("Closure", "/faq_closure"))
+    restored = pickle.loads(pickle.dumps(chat_data))  # what the persistence file keeps
+    assert ChatButtons(restored).find(token) == Button("Closure", "/faq_closure")
+
+
+# ---------------------------------------------------------------- one chat cannot stall others
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_burst_past_the_limit_is_slowed_once_per_window() -> None:
+    clock = _Clock()
+    limit = BurstLimit(burst=3, window=10, clock=clock)
+    assert [limit.verdict(1) for _ in range(5)] == [Verdict.ADMIT] * 3 + [
+        Verdict.SLOW_DOWN,
+        Verdict.DROP,
+    ]
+    assert limit.verdict(2) is Verdict.ADMIT  # other chats are counted on their own
+    clock.now += 10.5
+    assert limit.verdict(1) is Verdict.ADMIT  # the window has moved on
+    assert limit.verdict(1, waiting=3) is Verdict.SLOW_DOWN  # too many still queued
+
+
+def _update(update_id: int, chat_id: int) -> Update:
+    chat = Chat(id=chat_id, type=Chat.PRIVATE)
+    return Update(update_id, message=Message(update_id, datetime.now(UTC), chat))
+
+
+async def test_a_chat_waiting_for_its_turn_holds_no_shared_slot() -> None:
+    turns = ChatTurns(slots=2, limit=BurstLimit(burst=100, window=10))
+    await turns.initialize()
+    release, started = asyncio.Event(), []
+
+    async def spam_turn(n: int) -> None:
+        started.append(n)
+        await release.wait()
+
+    async def other_turn() -> str:
+        return "answered"
+
+    spam = [
+        asyncio.create_task(turns.process_update(_update(n, 1), spam_turn(n))) for n in range(70)
+    ]
+    other = asyncio.create_task(turns.process_update(_update(99, 2), other_turn()))
+    # The other chat is answered while the first spam turn still holds a slot and 69 wait.
+    await asyncio.wait_for(other, timeout=5)
+    assert started == [0]
+    release.set()
+    await asyncio.wait_for(asyncio.gather(*spam), timeout=5)
+    assert started == list(range(70))  # one chat's turns: one at a time, in order
+
+
+async def test_turns_past_the_burst_are_not_queued() -> None:
+    turns = ChatTurns(slots=4, limit=BurstLimit(burst=2, window=10))
+    await turns.initialize()
+    release, seen = asyncio.Event(), []
+
+    async def admitted() -> None:
+        await release.wait()
+
+    async def throttled(update: Update) -> None:
+        seen.append(turns.verdict_for(update))
+
+    queued = [asyncio.create_task(turns.process_update(_update(n, 1), admitted())) for n in (1, 2)]
+    for n in (3, 4):  # run at once, while the admitted turns still wait
+        update = _update(n, 1)
+        await asyncio.wait_for(turns.process_update(update, throttled(update)), timeout=5)
+    assert seen == [Verdict.SLOW_DOWN, Verdict.DROP]
+    release.set()
+    await asyncio.gather(*queued)
+    assert turns.verdict_for(_update(3, 1)) is Verdict.ADMIT  # nothing left behind

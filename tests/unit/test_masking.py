@@ -1,6 +1,13 @@
 from __future__ import annotations
 
-from ntsa_assistant.core.masking import mask_id_number, mask_kra_pin, mask_phone, scrub
+from ntsa_assistant.core.masking import (
+    mask_email,
+    mask_id_number,
+    mask_kra_pin,
+    mask_name,
+    mask_phone,
+    scrub,
+)
 
 
 def test_identifiers_keep_only_their_tail() -> None:
@@ -15,4 +22,44 @@ def test_free_text_is_scrubbed_of_ids_phones_and_pins() -> None:
     # References are not personal identifiers: they stay.
     assert masked == (
         "lookup id=******89 phone=***********78 pin=P*******67K ref=TIMS-DL-2023-118230"
+    )
+
+
+def test_phones_written_with_spaces_or_dashes_are_masked() -> None:
+    assert scrub("call 0712-345-678 or +254 712 345 678.") == ("call ********78 or ***********78.")
+    assert scrub("sms to 0712 345678 failed") == "sms to ********78 failed"
+
+
+def test_dates_times_and_references_are_not_taken_for_phones() -> None:
+    line = "expires 2023-12-10 10:00:00 ref=TIMS-DL-2023-118230 chat 700000001"
+    assert scrub(line) == line
+
+
+def test_email_addresses_keep_only_their_first_letter_and_domain() -> None:
+    assert mask_email("kiprono@example.com") == "k***@example.com"
+    assert scrub("registered Kiprono.L@Example.com, then left.") == (
+        "registered K***@Example.com, then left."
+    )
+    assert scrub("email=achieng@example.org") == "email=a***@example.org"
+    # Not an address by the one e-mail rule: left as it is.
+    assert scrub("user@localhost") == "user@localhost"
+
+
+def test_names_on_record_are_reduced_to_initials() -> None:
+    assert mask_name("Achieng Odhiambo") == "A*** O***"
+    assert mask_name("  Mwikali   wa Mutua ") == "M*** w*** M***"
+
+
+def test_a_database_error_does_not_repeat_the_values_it_was_given() -> None:
+    error = (
+        "(sqlite3.IntegrityError) UNIQUE constraint failed\n"
+        "[SQL: INSERT INTO training_registrations (full_name, phone) VALUES (?, ?)]\n"
+        "[parameters: ('Achieng Odhiambo', '+254700000101')]\n"
+        "(Background on this error at: https://sqlalche.me/e/20/gkpj)"
+    )
+    assert scrub(error) == (
+        "(sqlite3.IntegrityError) UNIQUE constraint failed\n"
+        "[SQL: INSERT INTO training_registrations (full_name, phone) VALUES (?, ?)]\n"
+        "[parameters: masked]\n"
+        "(Background on this error at: https://sqlalche.me/e/20/gkpj)"
     )

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
+import pytest
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions import runtime
 from actions.training import slots as s
 from actions.training.form import ValidateTrainingForm
 from ntsa_assistant.core.i18n import t
-from ntsa_assistant.protocol import Intent, payload
+from ntsa_assistant.core.settings import Settings
+from ntsa_assistant.protocol import Intent, contact_metadata, payload
+
+SIGNING_SECRET = "gateway-and-actions-only"
 
 
 def tracker(
@@ -49,19 +56,34 @@ async def test_a_typed_phone_is_normalised() -> None:
     assert dispatcher.messages == []
 
 
+@pytest.fixture
+async def signing_runtime(tmp_path: Path) -> AsyncIterator[None]:
+    """The action server's resources, with the secret the gateway signs contacts with."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'actions.db'}"
+    settings = Settings(database_url=url, gateway_signing_secret=SIGNING_SECRET, _env_file=None)
+    await runtime.start(settings)
+    yield
+    await runtime.stop()
+
+
+@pytest.mark.usefixtures("signing_runtime")
 async def test_a_shared_contact_counts_only_when_it_is_ones_own() -> None:
     form = ValidateTrainingForm()
     asked = {s.REQUESTED_SLOT: s.PHONE}
-    own = tracker(
-        asked,
-        "/contact_shared",
-        Intent.CONTACT_SHARED,
-        {"contact_is_own": True, "verified_phone": "+254712345678"},
-    )
+    chat = "700000001"  # the tracker's sender
+    claim = contact_metadata(True, "+254712345678", chat, SIGNING_SECRET)
+    own = tracker(asked, "/contact_shared", Intent.CONTACT_SHARED, claim)
     assert await form.extract_training_phone(CollectingDispatcher(), own, {}) == {
         s.PHONE: "+254712345678"
     }
-    other = tracker(asked, "/contact_shared", Intent.CONTACT_SHARED, {"contact_is_own": False})
+    # The same words without the gateway's signature (posted to Rasa by anyone) prove nothing.
+    forged = {"contact_is_own": True, "verified_phone": "+254712345678"}
+    unsigned = tracker(asked, "/contact_shared", Intent.CONTACT_SHARED, forged)
+    assert await form.extract_training_phone(CollectingDispatcher(), unsigned, {}) == {
+        s.PHONE: s.NOT_OWN_CONTACT
+    }
+    not_own = contact_metadata(False, "+254712345678", chat, SIGNING_SECRET)
+    other = tracker(asked, "/contact_shared", Intent.CONTACT_SHARED, not_own)
     extracted = await form.extract_training_phone(CollectingDispatcher(), other, {})
     dispatcher = CollectingDispatcher()
     result = await form.validate_training_phone(extracted[s.PHONE], dispatcher, other, {})

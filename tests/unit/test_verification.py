@@ -4,13 +4,25 @@ SQLite and PostgreSQL in tests/db/test_verification.py."""
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 
+import aiohttp
 import pytest
 
+from bot import sms_outbox
 from ntsa_assistant.core.clock import NAIROBI
 from ntsa_assistant.core.i18n import spell_datetime, t
+from ntsa_assistant.core.settings import Settings
 from ntsa_assistant.status.answers import explain
+from ntsa_assistant.status.sms import (
+    DevelopmentSms,
+    SmsConfigError,
+    SmsMode,
+    codes_can_be_sent,
+    sms_mode,
+    sms_sender,
+)
 from ntsa_assistant.status.verification import (
     CODE_TRIES,
     Outcome,
@@ -111,3 +123,55 @@ def test_a_lockout_names_the_moment_to_try_again():
 def test_three_tries_per_code():
     first_miss = Result(Outcome.WRONG_CODE, tries_left=CODE_TRIES - 1)
     assert explain(first_miss, "en") == "That code is not right. You have 2 more tries."
+
+
+# --------------------------------------------------------------------------- how codes go out
+
+
+def _settings(**values: object) -> Settings:
+    return Settings(_env_file=None, **values)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("dev_log", ["", "0"])
+async def test_without_an_sms_gateway_no_code_is_made_nor_logged(dev_log, caplog):
+    settings = _settings(sms_dev_log=dev_log)
+    assert sms_mode(settings) is SmsMode.OFF
+    async with aiohttp.ClientSession() as http:
+        assert sms_sender(settings, http) is None
+    caplog.set_level(logging.DEBUG)
+    assert codes_can_be_sent(settings) is False
+    assert "code is" not in caplog.text
+
+
+async def test_development_mode_is_explicit_and_logs_the_message(caplog):
+    settings = _settings(sms_dev_log="1")
+    async with aiohttp.ClientSession() as http:
+        sender = sms_sender(settings, http)
+    assert isinstance(sender, DevelopmentSms)
+    caplog.set_level(logging.INFO)
+    await sender.send(PHONE, "code 123456")
+    assert "code 123456" in caplog.text
+    assert PHONE not in caplog.text
+
+
+def test_development_mode_is_refused_with_a_bot_token_unless_forced():
+    with_token = {"telegram_bot_token": "123:ABC"}
+    with pytest.raises(SmsConfigError, match="SMS_DEV_LOG=force"):
+        sms_mode(_settings(sms_dev_log="1", **with_token))
+    assert codes_can_be_sent(_settings(sms_dev_log="1", **with_token)) is False
+    assert sms_mode(_settings(sms_dev_log="force", **with_token)) is SmsMode.DEV_LOG
+    assert sms_mode(_settings(sms_gateway_url="http://127.0.0.1:1/", **with_token)) is (
+        SmsMode.GATEWAY
+    )
+
+
+def test_the_gateway_refuses_to_start_with_codes_in_its_log():
+    settings = _settings(sms_dev_log="1", telegram_bot_token="123:ABC")
+    with pytest.raises(SmsConfigError):
+        sms_outbox.check(settings)
+
+
+@pytest.mark.parametrize("lang", ["en", "sw"])
+def test_codes_unavailable_is_said_in_both_languages(lang):
+    assert explain(Result(Outcome.CODES_UNAVAILABLE), lang) == t(lang, "status.codes_unavailable")
+    assert t("en", "status.codes_unavailable").startswith("Sorry, we can't send codes")

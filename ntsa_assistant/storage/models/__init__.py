@@ -13,9 +13,11 @@ from ntsa_assistant.storage.models.records import (
 from ntsa_assistant.storage.models.status import (
     LimitEvent,
     LimitKind,
+    LimitLock,
     OneTimeCode,
     OwnershipProof,
     ProofMethod,
+    SmsOutbox,
     StatusDisclosure,
 )
 from ntsa_assistant.storage.models.training import (
@@ -34,6 +36,7 @@ __all__ = [
     "Language",
     "LimitEvent",
     "LimitKind",
+    "LimitLock",
     "LinkStatus",
     "OneTimeCode",
     "Organisation",
@@ -44,6 +47,7 @@ __all__ = [
     "Registration",
     "RegistrationStatus",
     "ReminderDelivery",
+    "SmsOutbox",
     "StatusDisclosure",
     "TrainingSession",
     "Transaction",

@@ -6,7 +6,17 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint, text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    false,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ntsa_assistant.storage.models.base import Base, Language, UtcDateTime, enum_column
@@ -37,8 +47,10 @@ class TrainingSession(Base):
 
 
 # A "person" is a Telegram chat (``chat_id``): one active registration per chat per training
-# session, and also one per phone number per training session. Cancelled rows stay (history,
-# export) and do not count, so both unique indexes are partial (``status <> 'cancelled'``).
+# session, and also one per proven phone number per training session. A phone is proven
+# only by Telegram's own contact share; a typed phone proves nothing, so it reserves nothing
+# (otherwise a stranger typing someone's number first would lock its owner out). Cancelled
+# rows stay (history, export) and do not count, so both unique indexes are partial.
 
 
 class RegistrationStatus(enum.StrEnum):
@@ -48,6 +60,7 @@ class RegistrationStatus(enum.StrEnum):
 
 
 _ACTIVE = "status <> 'cancelled'"
+_ACTIVE_PROVEN = "status <> 'cancelled' AND phone_proven"
 
 
 class Registration(Base):
@@ -66,8 +79,8 @@ class Registration(Base):
             "session_code",
             "phone",
             unique=True,
-            sqlite_where=text(_ACTIVE),
-            postgresql_where=text(_ACTIVE),
+            sqlite_where=text(_ACTIVE_PROVEN),
+            postgresql_where=text(_ACTIVE_PROVEN),
         ),
         Index("ix_training_registrations_session_status", "session_code", "status"),
     )
@@ -80,6 +93,7 @@ class Registration(Base):
     chat_id: Mapped[int] = mapped_column(BigInteger, index=True)
     full_name: Mapped[str] = mapped_column(String(100))
     phone: Mapped[str] = mapped_column(String(16))
+    phone_proven: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     email: Mapped[str | None] = mapped_column(String(254))
     kra_pin: Mapped[str | None] = mapped_column(String(11))
     language: Mapped[Language] = mapped_column(enum_column(Language, "registration_language"))
@@ -92,7 +106,10 @@ class Registration(Base):
 
 
 class ReminderDelivery(Base):
-    """The sent-marker of one reminder: inserted before sending, so a reminder is claimed once."""
+    """The sent-marker of one reminder: inserted before sending, so a reminder is claimed once.
+
+    A claim is a lease: one whose sender never finished (a crash) can be claimed again after
+    it expires; a transient failure waits until ``retry_at`` (backoff by ``attempts``)."""
 
     __tablename__ = "training_reminder_deliveries"
     __table_args__ = (UniqueConstraint("registration_id", "offset_minutes"),)
@@ -105,10 +122,15 @@ class ReminderDelivery(Base):
     claimed_at: Mapped[datetime] = mapped_column(UtcDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     outcome: Mapped[str] = mapped_column(String(32), default="claimed")
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    retry_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class OutboxNotice(Base):
-    """A message the gateway owes a chat (e.g. "you were promoted"), claimed once, then sent."""
+    """A message the gateway owes a chat (e.g. "you were promoted"), claimed once, then sent.
+
+    A claim is a lease (see :class:`ReminderDelivery`); a transient failure gives it back
+    for ``retry_at``."""
 
     __tablename__ = "outbox_notices"
 
@@ -123,3 +145,5 @@ class OutboxNotice(Base):
     claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     outcome: Mapped[str | None] = mapped_column(String(32))
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    retry_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

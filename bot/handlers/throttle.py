@@ -1,0 +1,172 @@
+"""One chat can never stall the others.
+
+:class:`ChatTurns` is the application's update processor. A chat's turns run one at a
+time and in order (Rasa must see them in order), but a turn waiting for its chat's
+previous turn waits *outside* the shared slots, so other chats go on being answered.
+Each chat may send ``burst`` updates within ``window`` seconds (and have at most
+``burst`` waiting); past that an update is not queued: :func:`handlers` answers it with a
+polite "slow down" (once per window, a toast for a button) and drops it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import time
+import weakref
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from telegram import Update
+from telegram.ext import ApplicationHandlerStop, BaseHandler, BaseUpdateProcessor, TypeHandler
+
+from bot.context import GatewayContext
+from ntsa_assistant.core.i18n import t
+from ntsa_assistant.core.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+# PTB's own semaphore only caps how many updates are in the gateway at all; the slots
+# that do work are ChatTurns' own.
+_ADMISSION = 10_000
+
+
+class Verdict(enum.Enum):
+    ADMIT = "admit"
+    SLOW_DOWN = "slow_down"  # dropped, and the chat is told (once per window)
+    DROP = "drop"  # dropped silently: the chat was told a moment ago
+
+
+class BurstLimit:
+    """Per-key sliding window: ``burst`` events within ``window`` seconds pass."""
+
+    def __init__(
+        self, burst: int, window: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        if burst < 1 or window <= 0:
+            raise ValueError("the burst limit needs burst >= 1 and window > 0")
+        self.burst = burst
+        self.window = window
+        self._clock = clock
+        self._seen: dict[int, deque[float]] = {}
+        self._told: dict[int, float] = {}
+        self._next_sweep = clock() + window
+
+    def verdict(self, key: int, waiting: int = 0) -> Verdict:
+        """Counts one event of ``key``; ``waiting``: its events not finished yet."""
+        now = self._clock()
+        self._sweep(now)
+        seen = self._seen.setdefault(key, deque())
+        while seen and seen[0] <= now - self.window:
+            seen.popleft()
+        if len(seen) < self.burst and waiting < self.burst:
+            seen.append(now)
+            return Verdict.ADMIT
+        told = self._told.get(key)
+        if told is not None and told > now - self.window:
+            return Verdict.DROP
+        self._told[key] = now
+        return Verdict.SLOW_DOWN
+
+    def _sweep(self, now: float) -> None:
+        """Forgets quiet keys, so memory follows the chats active in the last window."""
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + self.window
+        horizon = now - self.window
+        self._seen = {k: v for k, v in self._seen.items() if v and v[-1] > horizon}
+        self._told = {k: v for k, v in self._told.items() if v > horizon}
+
+
+def _chat_id(update: object) -> int | None:
+    if isinstance(update, Update) and update.effective_chat is not None:
+        return update.effective_chat.id
+    return None
+
+
+class ChatTurns(BaseUpdateProcessor):
+    """Per-chat order and burst limit, with ``slots`` turns of all chats at work at once."""
+
+    def __init__(self, slots: int, limit: BurstLimit) -> None:
+        super().__init__(max(_ADMISSION, slots))
+        self._slot_count = slots
+        self._slots: asyncio.Semaphore | None = None
+        self._limit = limit
+        self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._waiting: dict[int, int] = {}
+        self._verdicts: dict[int, Verdict] = {}
+
+    async def initialize(self) -> None:
+        self._slots = asyncio.Semaphore(self._slot_count)
+
+    async def shutdown(self) -> None:
+        """Nothing to free."""
+
+    def verdict_for(self, update: Update) -> Verdict:
+        """What the limit decided for ``update`` when it arrived."""
+        return self._verdicts.get(update.update_id, Verdict.ADMIT)
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        if self._slots is None:
+            await self.initialize()
+        assert self._slots is not None
+        chat_id = _chat_id(update)
+        if chat_id is None:
+            async with self._slots:
+                await coroutine
+            return
+        assert isinstance(update, Update)
+        waiting = self._waiting.get(chat_id, 0)
+        verdict = self._limit.verdict(chat_id, waiting)
+        if verdict is not Verdict.ADMIT:
+            # Not queued behind the chat's turns: the "slow down" goes out at once.
+            self._verdicts[update.update_id] = verdict
+            try:
+                async with self._slots:
+                    await coroutine
+            finally:
+                del self._verdicts[update.update_id]
+            return
+        self._waiting[chat_id] = waiting + 1
+        try:
+            async with self._lock(chat_id), self._slots:
+                await coroutine
+        finally:
+            self._waiting[chat_id] -= 1
+            if not self._waiting[chat_id]:
+                del self._waiting[chat_id]
+
+    def _lock(self, chat_id: int) -> asyncio.Lock:
+        lock = self._locks.get(chat_id)
+        if lock is None:
+            lock = self._locks[chat_id] = asyncio.Lock()
+        return lock
+
+
+def chat_turns(settings: Settings, slots: int) -> ChatTurns:
+    """The processor for ``ApplicationBuilder.concurrent_updates``, from the settings."""
+    return ChatTurns(slots, BurstLimit(settings.chat_burst_messages, settings.chat_burst_seconds))
+
+
+async def _slow_down(update: Update, context: GatewayContext) -> None:
+    processor = context.application.update_processor
+    if not isinstance(processor, ChatTurns):
+        return
+    verdict = processor.verdict_for(update)
+    if verdict is Verdict.ADMIT:
+        return
+    chat = update.effective_chat
+    logger.info("chat %s over its burst limit: update %s dropped", chat.id, update.update_id)
+    user = update.effective_user
+    text = t(context.language_hint or (user.language_code if user else None), "common.slow_down")
+    if update.callback_query is not None:
+        await update.callback_query.answer(text)
+    elif verdict is Verdict.SLOW_DOWN:
+        await context.bot.send_message(chat.id, text)
+    raise ApplicationHandlerStop
+
+
+def handlers() -> list[BaseHandler]:
+    return [TypeHandler(Update, _slow_down)]

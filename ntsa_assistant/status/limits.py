@@ -1,0 +1,153 @@
+"""Attempt limits of the status feature that hold under concurrency, on SQLite and PostgreSQL.
+
+A limit is a :class:`Rule`: at most ``limit`` events of one kind for one key (a chat, an ID,
+a phone, or everything) within ``window``. Events are rows (:class:`LimitEvent`), so limits
+survive restarts and hold across replicas. Counting and adding an event would race if done
+one after the other ("check, then insert": 20 requests at once all see the count below the
+limit), so a transaction that may add an event first locks each of its rules' rows in
+``limit_locks`` with an upsert, in a fixed order (no deadlocks):
+
+* PostgreSQL: ``INSERT … ON CONFLICT DO UPDATE`` locks the row until the transaction ends;
+  a second transaction for the same key waits there, then sees the first one's event.
+* SQLite: that upsert is the transaction's first statement, so it takes SQLite's single
+  write lock before anything is read; a writer kept busy past ``busy_timeout`` ("database
+  is locked") is retried by :func:`retry_if_locked`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import TypeVar
+
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
+
+from ntsa_assistant.storage.models import LimitEvent, LimitKind, LimitLock
+
+T = TypeVar("T")
+
+HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How many attempts a chat, an ID and a phone may make, and the SMS budget."""
+
+    lookups_per_chat: int = 5
+    lookups_per_id: int = 5  # past it, no more codes are texted for the ID this hour
+    failed_proofs_per_chat: int = 3
+    failed_proofs_per_id: int = 3
+    codes_per_chat: int = 3
+    codes_per_id: int = 3
+    codes_per_phone_per_day: int = 6
+    sms_per_hour: int = 200  # codes texted per hour, every phone together
+    window: timedelta = HOUR
+
+
+class Scope(StrEnum):
+    CHAT = "chat"
+    ID = "id"
+    PHONE = "phone"
+    ALL = "all"  # every code texted to a real phone
+
+
+@dataclass(frozen=True)
+class Rule:
+    kind: LimitKind
+    scope: Scope
+    value: str
+    limit: int
+    window: timedelta
+
+    @property
+    def lock(self) -> tuple[str, str]:
+        return (self.kind.value, f"{self.scope.value}:{self.value}")
+
+    def matches(self) -> list[ColumnElement[bool]]:
+        where = [LimitEvent.kind == self.kind]
+        match self.scope:
+            case Scope.CHAT:
+                where.append(LimitEvent.chat_id == self.value)
+            case Scope.ID:
+                where.append(LimitEvent.id_number == self.value)
+            case Scope.PHONE:
+                where.append(LimitEvent.phone_key == self.value)
+            case Scope.ALL:
+                where.append(LimitEvent.phone_key.is_not(None))
+        return where
+
+
+def phone_key(pepper: bytes, phone: str) -> str:
+    """What limit events keep of a phone: an HMAC, never the number."""
+    return hmac.new(pepper, b"phone:" + phone.encode(), hashlib.sha256).hexdigest()
+
+
+async def lock(session: AsyncSession, rules: Iterable[Rule], now: datetime) -> None:
+    """Locks each rule's row (created on first use) until the transaction ends.
+
+    Must be the transaction's first statement, so that SQLite's write lock comes first."""
+    dialect = (await session.connection()).dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    for kind, key in sorted({rule.lock for rule in rules}):
+        statement = insert(LimitLock).values(kind=kind, key=key, touched_at=now)
+        await session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[LimitLock.kind, LimitLock.key], set_={"touched_at": now}
+            )
+        )
+
+
+async def frees_at(session: AsyncSession, rules: Iterable[Rule], now: datetime) -> datetime | None:
+    """When the latest-ending rule reached among ``rules`` frees up; None if none is."""
+    until: datetime | None = None
+    for rule in rules:
+        where = [*rule.matches(), LimitEvent.at > now - rule.window]
+        count = await session.scalar(select(func.count()).select_from(LimitEvent).where(*where))
+        if not count or count < rule.limit:
+            continue
+        times = (
+            await session.scalars(select(LimitEvent.at).where(*where).order_by(LimitEvent.at))
+        ).all()
+        frees = times[len(times) - rule.limit] + rule.window
+        until = frees if until is None else max(until, frees)
+    return until
+
+
+def count(
+    session: AsyncSession,
+    kind: LimitKind,
+    chat_id: str,
+    id_number: str,
+    now: datetime,
+    phone: str | None = None,
+) -> None:
+    """One event of ``kind``, counted by every rule of that kind that matches it."""
+    session.add(
+        LimitEvent(kind=kind, chat_id=chat_id, id_number=id_number, phone_key=phone, at=now)
+    )
+
+
+def _is_sqlite_lock(exc: BaseException) -> bool:
+    return isinstance(exc, OperationalError) and "database is locked" in str(exc)
+
+
+async def retry_if_locked(attempt: Callable[[], Awaitable[T]]) -> T:
+    """Runs ``attempt`` again when SQLite's single writer stayed busy past its timeout."""
+    async for retry in AsyncRetrying(
+        retry=retry_if_exception(_is_sqlite_lock),
+        stop=stop_after_attempt(8),
+        wait=wait_random_exponential(multiplier=0.05, max=2),
+        reraise=True,
+    ):
+        with retry:
+            return await attempt()
+    raise AssertionError("unreachable")  # pragma: no cover

@@ -1,0 +1,85 @@
+"""Retention of the status feature's personal data (README, "Retention").
+
+Each kind is purged once it is older than its period: one-time codes and the queued texts
+that carried them, limit events and their lock rows (a limit never looks back more than a
+day), ownership proofs (they expire within minutes), and the disclosure audit trail (kept
+long enough to answer a person's or the regulator's question about who was told what).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, Delete, delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ntsa_assistant.core.settings import Settings
+from ntsa_assistant.storage.engine import SessionFactory
+from ntsa_assistant.storage.models import (
+    LimitEvent,
+    LimitLock,
+    OneTimeCode,
+    OwnershipProof,
+    SmsOutbox,
+    StatusDisclosure,
+)
+from ntsa_assistant.storage.models.base import Base
+
+KINDS = ("codes", "sms", "limit_events", "limit_locks", "proofs", "audit")
+
+
+@dataclass(frozen=True)
+class StatusRetention:
+    """How long each kind is kept."""
+
+    codes: timedelta
+    limits: timedelta
+    proofs: timedelta
+    audit: timedelta
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> StatusRetention:
+        return cls(
+            codes=timedelta(days=settings.retention_codes_days),
+            limits=timedelta(days=settings.retention_limits_days),
+            proofs=timedelta(days=settings.retention_proofs_days),
+            audit=timedelta(days=settings.retention_audit_days),
+        )
+
+
+def _old_rows(
+    now: datetime, keep: StatusRetention
+) -> list[tuple[str, type[Base], ColumnElement[bool]]]:
+    return [
+        ("codes", OneTimeCode, OneTimeCode.created_at < now - keep.codes),
+        ("sms", SmsOutbox, SmsOutbox.created_at < now - keep.codes),
+        ("limit_events", LimitEvent, LimitEvent.at < now - keep.limits),
+        ("limit_locks", LimitLock, LimitLock.touched_at < now - keep.limits),
+        ("proofs", OwnershipProof, OwnershipProof.proven_at < now - keep.proofs),
+        ("audit", StatusDisclosure, StatusDisclosure.disclosed_at < now - keep.audit),
+    ]
+
+
+async def _purge_rows(
+    session: AsyncSession, model: type[Base], condition: ColumnElement[bool], dry_run: bool
+) -> int:
+    """Deletes the rows of ``model`` that meet ``condition`` (or only counts them); how many."""
+    if dry_run:
+        counted = await session.scalar(select(func.count()).select_from(model).where(condition))
+        return int(counted or 0)
+    statement: Delete = delete(model).where(condition).execution_options(synchronize_session=False)
+    result = await session.execute(statement)
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def purge(
+    sessions: SessionFactory, now: datetime, keep: StatusRetention, *, dry_run: bool = False
+) -> dict[str, int]:
+    """Purges (or, with ``dry_run``, counts) what is older than its period, in one
+    transaction; the count per kind, in :data:`KINDS` order."""
+    async with sessions() as session, session.begin():
+        return {
+            kind: await _purge_rows(session, model, condition, dry_run)
+            for kind, model, condition in _old_rows(now, keep)
+        }

@@ -1,0 +1,77 @@
+"""Retention of the training feature's personal data (README, "Retention").
+
+A registration (name, phone, e-mail, KRA PIN) is kept until its training session has been
+over for the registrations period, whatever its status; its reminder markers and outbox
+notices go with it. A finished notice (sent, or given up) is also purged after the notices
+period, while its session still runs. Reminder markers of a session that has not ended stay:
+they are what keeps a reminder from being sent twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, Delete, delete, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ntsa_assistant.core.settings import Settings
+from ntsa_assistant.storage.engine import SessionFactory
+from ntsa_assistant.storage.models import (
+    OutboxNotice,
+    Registration,
+    ReminderDelivery,
+    TrainingSession,
+)
+from ntsa_assistant.storage.models.base import Base
+
+KINDS = ("notices", "reminders", "registrations")
+
+
+@dataclass(frozen=True)
+class TrainingRetention:
+    """How long after its session ended a registration is kept, and a finished notice."""
+
+    registrations: timedelta
+    notices: timedelta
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TrainingRetention:
+        return cls(
+            registrations=timedelta(days=settings.retention_registrations_days),
+            notices=timedelta(days=settings.retention_notices_days),
+        )
+
+
+async def _purge_rows(
+    session: AsyncSession, model: type[Base], condition: ColumnElement[bool], dry_run: bool
+) -> int:
+    if dry_run:
+        counted = await session.scalar(select(func.count()).select_from(model).where(condition))
+        return int(counted or 0)
+    statement: Delete = delete(model).where(condition).execution_options(synchronize_session=False)
+    result = await session.execute(statement)
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def purge(
+    sessions: SessionFactory, now: datetime, keep: TrainingRetention, *, dry_run: bool = False
+) -> dict[str, int]:
+    """Purges (or, with ``dry_run``, counts) what is older than its period, in one
+    transaction, children first; the count per kind, in :data:`KINDS` order."""
+    ended = select(TrainingSession.code).where(TrainingSession.ends_at < now - keep.registrations)
+    finished = select(Registration.id).where(Registration.session_code.in_(ended))
+    notices = or_(
+        OutboxNotice.registration_id.in_(finished),
+        (OutboxNotice.outcome.is_not(None)) & (OutboxNotice.created_at < now - keep.notices),
+    )
+    async with sessions() as session, session.begin():
+        return {
+            "notices": await _purge_rows(session, OutboxNotice, notices, dry_run),
+            "reminders": await _purge_rows(
+                session, ReminderDelivery, ReminderDelivery.registration_id.in_(finished), dry_run
+            ),
+            "registrations": await _purge_rows(
+                session, Registration, Registration.session_code.in_(ended), dry_run
+            ),
+        }
