@@ -137,7 +137,7 @@ def inline_keyboard(reply: Reply, buttons: ChatButtons) -> InlineKeyboardMarkup 
 
 async def send_text(bot: Bot, chat_id: int, text: str, markup: Markup | None = None) -> None:
     """``text`` as one message, or in parts when it is too long; ``markup`` on the last."""
-    parts = split_text(text)
+    parts = [part for part in split_text(text) if part.strip()] or ["…"]
     for number, part in enumerate(parts, start=1):
         await bot.send_message(chat_id, part, reply_markup=markup if number == len(parts) else None)
 

@@ -102,8 +102,14 @@ class ValidateTrainingForm(FormValidationAction):
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
         if value == s.NOT_OWN_CONTACT:
-            return self._invalid(dispatcher, tracker, s.PHONE, "phone_not_own")
-        return await self._checked(dispatcher, tracker, s.PHONE, rules.validate_phone, value)
+            return self._invalid(dispatcher, tracker, s.PHONE, "phone_not_own") | {
+                s.PHONE_PROVEN: None
+            }
+        checked = await self._checked(dispatcher, tracker, s.PHONE, rules.validate_phone, value)
+        turn = Turn(tracker)  # a typed phone proves nothing; only a shared own contact does
+        proven = turn.is_contact and checked[s.PHONE] is not None
+        proven = proven and checked[s.PHONE] == turn.proven_phone
+        return checked | {s.PHONE_PROVEN: s.YES if proven else None}
 
     async def validate_training_email(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -238,6 +244,7 @@ class ActionTrainingSubmit(Action):
                 email=_email(tracker),
                 kra_pin=tracker.get_slot(s.KRA_PIN),
                 audience=rules.parse_audience(tracker.get_slot(s.AUDIENCE)),
+                phone_proven=tracker.get_slot(s.PHONE_PROVEN) == s.YES,
             )
             result = await booking.register(
                 res.sessions, tracker.get_slot(s.SESSION), applicant, res.clock.now()

@@ -15,8 +15,20 @@ PHONE = "training_phone"
 EMAIL = "training_email"
 KRA_PIN = "training_kra_pin"
 CONFIRMED = "training_confirmed"
+PHONE_PROVEN = "training_phone_proven"  # "yes": the phone is the sender's own shared contact
 
-FORM_SLOTS = (AUDIENCE, SESSION, WAITLIST, FULL, NAME, PHONE, EMAIL, KRA_PIN, CONFIRMED)
+FORM_SLOTS = (
+    AUDIENCE,
+    SESSION,
+    WAITLIST,
+    FULL,
+    NAME,
+    PHONE,
+    PHONE_PROVEN,
+    EMAIL,
+    KRA_PIN,
+    CONFIRMED,
+)
 
 SKIPPED = "-"  # the e-mail slot's value after "Skip"
 NOT_OWN_CONTACT = "__not_own__"  # a shared contact that is not the sender's own

@@ -177,10 +177,12 @@ def applicant(
     email: str | None,
     kra_pin: str | None,
     audience: Audience | None,
+    phone_proven: bool = False,
 ) -> Applicant:
     """Who registers, every field checked again (the caller's state is never trusted);
     raises :class:`InvalidInput` for the first bad one. A KRA PIN is kept only for an
-    organisation's audience and required there."""
+    organisation's audience and required there. ``phone_proven``: the phone is the sender's
+    own shared contact — only such a phone holds a place (a typed one reserves nothing)."""
     pin = validate_kra_pin(kra_pin or "") if needs_kra_pin(audience) else None
     return Applicant(
         chat_id=chat_id,
@@ -189,4 +191,5 @@ def applicant(
         language=language,
         email=validate_email(email) if email else None,
         kra_pin=pin,
+        phone_proven=phone_proven,
     )

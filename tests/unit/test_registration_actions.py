@@ -52,7 +52,8 @@ async def test_a_typed_phone_is_normalised() -> None:
     result = await ValidateTrainingForm().validate_training_phone(
         "0712 345 678", dispatcher, tracker(), {}
     )
-    assert result == {s.PHONE: "+254712345678"}
+    # A typed phone is taken, but it is not proven: it reserves no place.
+    assert result == {s.PHONE: "+254712345678", s.PHONE_PROVEN: None}
     assert dispatcher.messages == []
 
 
@@ -76,6 +77,10 @@ async def test_a_shared_contact_counts_only_when_it_is_ones_own() -> None:
     assert await form.extract_training_phone(CollectingDispatcher(), own, {}) == {
         s.PHONE: "+254712345678"
     }
+    assert await form.validate_training_phone("+254712345678", CollectingDispatcher(), own, {}) == {
+        s.PHONE: "+254712345678",
+        s.PHONE_PROVEN: s.YES,
+    }
     # The same words without the gateway's signature (posted to Rasa by anyone) prove nothing.
     forged = {"contact_is_own": True, "verified_phone": "+254712345678"}
     unsigned = tracker(asked, "/contact_shared", Intent.CONTACT_SHARED, forged)
@@ -87,7 +92,7 @@ async def test_a_shared_contact_counts_only_when_it_is_ones_own() -> None:
     extracted = await form.extract_training_phone(CollectingDispatcher(), other, {})
     dispatcher = CollectingDispatcher()
     result = await form.validate_training_phone(extracted[s.PHONE], dispatcher, other, {})
-    assert result == {s.PHONE: None}
+    assert result == {s.PHONE: None, s.PHONE_PROVEN: None}
     assert dispatcher.messages[0]["text"] == t("sw", "training.phone_not_own")
 
 
