@@ -6,7 +6,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import AnyHttpUrl, Field, SecretStr, field_validator
+from pydantic import AnyHttpUrl, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///var/assistant.db"
@@ -45,11 +45,14 @@ class Settings(BaseSettings):
     sms_budget_per_hour: int = 200  # codes texted per hour, all phones together
     sms_outbox_interval_seconds: float = 1.0  # how often the gateway sends queued codes
 
-    # Status look-ups (issue 4): unset → our SQL records; set → the remote status API.
+    # Status look-ups: unset → our SQL records; set → the remote status API. One look-up,
+    # tries and backoff included, never takes longer than its budget: a turn may look up
+    # twice (proof, then answer), and both must fit in the time the gateway waits.
     status_api_url: str | None = None
     status_api_key: SecretStr | None = None
     status_api_timeout_seconds: float = 1.5
     status_api_attempts: int = 3
+    status_api_budget_seconds: float = 3.0
 
     redis_url: str | None = None
 
@@ -97,6 +100,19 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _turn_fits_the_gateways_wait(self) -> Settings:
+        """Two look-ups and a margin must end before the gateway stops waiting, or a
+        person would hear "unavailable" while their answer is still being made."""
+        if self.status_api_url and 2 * self.status_api_budget_seconds + 1 > (
+            self.rasa_timeout_seconds
+        ):
+            raise ValueError(
+                "STATUS_API_BUDGET_SECONDS is too long for RASA_TIMEOUT_SECONDS: two look-ups "
+                "plus one second must fit in the gateway's wait"
+            )
+        return self
 
     @property
     def rasa_base(self) -> str:

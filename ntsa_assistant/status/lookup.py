@@ -29,6 +29,7 @@ which look-ups fail at once.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -269,6 +270,7 @@ class RemoteStatusBackend:
         timeout_seconds: float = 1.5,
         attempts: int = 3,
         backoff_seconds: float = 0.2,
+        budget_seconds: float = 3.0,
         breaker: AsyncCircuitBreakerFactory | None = None,
     ) -> None:
         self._http = http
@@ -279,15 +281,20 @@ class RemoteStatusBackend:
         self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
         self._attempts = max(1, attempts)
         self._backoff = backoff_seconds
+        self._budget = budget_seconds
         self._breaker = breaker or AsyncCircuitBreakerFactory(default_threshold=3, default_ttl=30)
 
     async def lookup(self, id_number: str) -> PersonStatus | None:
         _checked(id_number)
         try:
-            async with await self._breaker.get_breaker(self.CIRCUIT):
-                return await self._with_retries(id_number)
+            async with asyncio.timeout(self._budget):
+                async with await self._breaker.get_breaker(self.CIRCUIT):
+                    return await self._with_retries(id_number)
         except OpenedState as exc:
             raise StatusUnavailable("status API: circuit open") from exc
+        except TimeoutError as exc:  # tries and backoff together took the whole budget
+            logger.warning("status API gave no answer within %.1f s", self._budget)
+            raise StatusUnavailable("status API: no answer within the budget") from exc
 
     async def _with_retries(self, id_number: str) -> PersonStatus | None:
         retrying = AsyncRetrying(

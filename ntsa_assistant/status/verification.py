@@ -499,6 +499,7 @@ def build_verifier(
             api_key=api_key,
             timeout_seconds=settings.status_api_timeout_seconds,
             attempts=settings.status_api_attempts,
+            budget_seconds=settings.status_api_budget_seconds,
         )
         logger.info("status look-ups use the remote status API")
     else:

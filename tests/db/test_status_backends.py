@@ -11,10 +11,12 @@ from datetime import date, datetime, timedelta
 import aiohttp
 import pytest
 from purgatory import AsyncCircuitBreakerFactory
+from pydantic import ValidationError
 from sqlalchemy import func, select
 
 from ntsa_assistant.core.clock import NAIROBI, Clock
 from ntsa_assistant.core.i18n import t
+from ntsa_assistant.core.settings import Settings
 from ntsa_assistant.status.lookup import (
     Part,
     RemoteStatusBackend,
@@ -235,6 +237,26 @@ async def test_remote_backend_gives_up_after_its_attempts(fake_api, http):
     with pytest.raises(StatusUnavailable):
         await _remote(http, url, attempts=3).lookup("21000101")
     assert len(api.calls) == 3
+
+
+async def test_tries_and_backoff_together_stay_within_the_look_ups_budget(fake_api, http):
+    """A slow, failing API: five tries of 0.3 s would take 1.5 s and more; the budget of
+    0.5 s ends the look-up after the second try has started, with "unavailable"."""
+    api, url = fake_api
+    api.failures_before_success, api.delay = 10, 0.3
+    backend = _remote(http, url, attempts=5, timeout_seconds=1.0, budget_seconds=0.5)
+    with pytest.raises(StatusUnavailable, match="no answer within the budget"):
+        await backend.lookup("21000101")
+    assert 1 <= len(api.calls) <= 2
+
+
+def test_two_look_ups_must_fit_in_the_gateways_wait():
+    """A proof and the answer may each look up once in one turn."""
+    remote = {"status_api_url": "http://status.example", "_env_file": None}
+    assert Settings(**remote, rasa_timeout_seconds=8, status_api_budget_seconds=3.0)
+    with pytest.raises(ValidationError, match="STATUS_API_BUDGET_SECONDS is too long"):
+        Settings(**remote, rasa_timeout_seconds=8, status_api_budget_seconds=4.0)
+    assert Settings(rasa_timeout_seconds=8, status_api_budget_seconds=4.0, _env_file=None)
 
 
 async def test_remote_backend_does_not_retry_a_4xx(fake_api, http):
