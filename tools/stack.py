@@ -54,7 +54,7 @@ def run_secrets() -> dict[str, str]:
         "GATEWAY_SIGNING_SECRET": settings.gateway_signing_secret,
     }
     return {
-        name: value.get_secret_value() if value else secrets.token_urlsafe(32)
+        name: value.get_secret_value() if value else secrets.token_hex(32)
         for name, value in found.items()
     }
 
@@ -140,8 +140,8 @@ def rasa_service(port: int, actions_url: str, model: Path = MODEL, **kw: object)
         str(RASA_VENV / "bin" / "rasa"),
         "run",
         "--enable-api",
-        "--auth-token",
-        token,
+        # One argument, so a token that starts with "-" is not read as an option.
+        f"--auth-token={token}",
         "--model",
         str(model),
         "--endpoints",

@@ -10,7 +10,8 @@ by invented people), so the test does not depend on what ran before it.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+import sqlite3
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -374,3 +375,52 @@ async def test_a_motorist_registers_then_moves_to_another_session(
         ("TRN-MOT-01", "cancelled"),
         ("TRN-MOT-02", "confirmed"),
     ]
+
+
+async def _register_for_mot_01(user: User, name: str, give_phone: Callable[[], object]) -> str:
+    """Registers ``user`` for TRN-MOT-01 as a motorist; ``give_phone`` answers the phone
+    question (typing it or sharing a contact). Returns the confirmation text."""
+    await user.say(user.p.start)
+    [menu] = await user.press(user.tx("audience.motorists"))
+    await user.press(button_starting(menu, spell_short_datetime("en", MOT_01)))
+    [ask_phone] = await user.say(name)
+    assert ask_phone["text"] == user.tx("ask_phone")
+    give_phone()
+    [ask_email] = await user.read()
+    assert ask_email["text"] == user.tx("ask_email")
+    await user.press(user.tx("button_skip"))
+    confirmed, _ics = await user.press(user.tx("button_confirm"), count=2)
+    return confirmed["text"]
+
+
+async def test_a_typed_phone_reserves_no_place_its_owner_still_registers(
+    telegram, gateway, db, e2e_database, chat_id
+) -> None:
+    """Someone types the owner's number first; the owner, sharing their own contact, is
+    not refused as "taken" — only a phone proven by Telegram holds a place."""
+    phone = f"+2547335{chat_id % 100_000:05d}"
+    squatter = User(telegram, chat_id, PHRASES["en"])
+    owner = User(telegram, chat_id + 200_000, PHRASES["en"])
+    first = await _register_for_mot_01(
+        squatter, "Someone Else", lambda: telegram.push_text(squatter.chat, phone)
+    )
+    second = await _register_for_mot_01(
+        owner, "Real Owner", lambda: telegram.share_contact(owner.chat, phone)
+    )
+    session = await training_session(db, "TRN-MOT-01")
+    for user, text in ((squatter, first), (owner, second)):
+        assert text == user.tx(
+            "confirmed",
+            reference=await active_reference(db, user.chat, "TRN-MOT-01"),
+            title=session.title,
+            when=user.when(session),
+            join_url=session.join_url,
+        )
+    path = e2e_database.split(":///", 1)[1]
+    with sqlite3.connect(path) as connection:
+        rows = connection.execute(
+            "SELECT chat_id, phone_proven FROM training_registrations "
+            "WHERE phone = ? AND status <> 'cancelled' ORDER BY id",
+            (phone,),
+        ).fetchall()
+    assert rows == [(squatter.chat, 0), (owner.chat, 1)]
