@@ -31,9 +31,9 @@ from ntsa_assistant.records.files import (
     spec_for,
     validate_file,
 )
-from ntsa_assistant.storage.engine import SessionFactory
+from ntsa_assistant.storage.engine import SessionFactory, retry_if_locked
 from ntsa_assistant.storage.models import Account
-from ntsa_assistant.training.booking import retry_if_locked, update_training_sessions
+from ntsa_assistant.training.booking import update_training_sessions
 
 logger = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -26,9 +26,7 @@ from typing import TypeVar
 
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from ntsa_assistant.storage.models import LimitEvent, LimitKind, LimitLock
 
@@ -134,20 +132,3 @@ def count(
     session.add(
         LimitEvent(kind=kind, chat_id=chat_id, id_number=id_number, phone_key=phone, at=now)
     )
-
-
-def _is_sqlite_lock(exc: BaseException) -> bool:
-    return isinstance(exc, OperationalError) and "database is locked" in str(exc)
-
-
-async def retry_if_locked(attempt: Callable[[], Awaitable[T]]) -> T:
-    """Runs ``attempt`` again when SQLite's single writer stayed busy past its timeout."""
-    async for retry in AsyncRetrying(
-        retry=retry_if_exception(_is_sqlite_lock),
-        stop=stop_after_attempt(8),
-        wait=wait_random_exponential(multiplier=0.05, max=2),
-        reraise=True,
-    ):
-        with retry:
-            return await attempt()
-    raise AssertionError("unreachable")  # pragma: no cover

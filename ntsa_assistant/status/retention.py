@@ -11,11 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Delete, delete, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import ColumnElement
 
 from ntsa_assistant.core.settings import Settings
-from ntsa_assistant.storage.engine import SessionFactory
+from ntsa_assistant.storage.engine import SessionFactory, delete_rows
 from ntsa_assistant.storage.models import (
     LimitEvent,
     LimitLock,
@@ -61,18 +60,6 @@ def _old_rows(
     ]
 
 
-async def _purge_rows(
-    session: AsyncSession, model: type[Base], condition: ColumnElement[bool], dry_run: bool
-) -> int:
-    """Deletes the rows of ``model`` that meet ``condition`` (or only counts them); how many."""
-    if dry_run:
-        counted = await session.scalar(select(func.count()).select_from(model).where(condition))
-        return int(counted or 0)
-    statement: Delete = delete(model).where(condition).execution_options(synchronize_session=False)
-    result = await session.execute(statement)
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
-
-
 async def purge(
     sessions: SessionFactory, now: datetime, keep: StatusRetention, *, dry_run: bool = False
 ) -> dict[str, int]:
@@ -80,6 +67,6 @@ async def purge(
     transaction; the count per kind, in :data:`KINDS` order."""
     async with sessions() as session, session.begin():
         return {
-            kind: await _purge_rows(session, model, condition, dry_run)
+            kind: await delete_rows(session, model, condition, dry_run=dry_run)
             for kind, model, condition in _old_rows(now, keep)
         }

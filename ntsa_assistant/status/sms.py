@@ -31,8 +31,7 @@ from sqlalchemy import select, update
 
 from ntsa_assistant.core.masking import mask_phone
 from ntsa_assistant.core.settings import Settings
-from ntsa_assistant.status.limits import retry_if_locked
-from ntsa_assistant.storage.engine import SessionFactory, claimed_rows
+from ntsa_assistant.storage.engine import SessionFactory, claimed_rows, retry_if_locked
 from ntsa_assistant.storage.models import SmsOutbox
 
 logger = logging.getLogger(__name__)

@@ -51,7 +51,7 @@ from ntsa_assistant.status.lookup import (
     StatusBackend,
 )
 from ntsa_assistant.status.sms import codes_can_be_sent
-from ntsa_assistant.storage.engine import SessionFactory, claimed_rows
+from ntsa_assistant.storage.engine import SessionFactory, claimed_rows, retry_if_locked
 from ntsa_assistant.storage.models import (
     LimitKind,
     OneTimeCode,
@@ -205,7 +205,7 @@ class Verifier:
                 return Result(Outcome.PROVEN, method=proof.method)
             return Result(Outcome.NEEDS_PROOF)
 
-        return await limits.retry_if_locked(attempt)
+        return await retry_if_locked(attempt)
 
     async def prove_by_contact(
         self, chat_id: str, id_number: str, verified_phone: str | None, lang: str
@@ -282,7 +282,7 @@ class Verifier:
                 limits.count(session, LimitKind.CODE_SENT, chat_id, id_number, now, phone)
             return Result(Outcome.CODE_SENT, phone_ending=hint)
 
-        return await limits.retry_if_locked(attempt)
+        return await retry_if_locked(attempt)
 
     async def _queue(
         self,
@@ -387,7 +387,7 @@ class Verifier:
                 return Result(Outcome.NO_CODE)
             return Result(Outcome.WRONG_CODE, tries_left=tries_left)
 
-        return await limits.retry_if_locked(attempt)
+        return await retry_if_locked(attempt)
 
     async def disclose(
         self, chat_id: str, id_number: str, part: Part

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import CursorResult, Result, event
+from sqlalchemy import ColumnElement, CursorResult, Result, delete, event, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import ConnectionPoolEntry
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 SessionFactory = async_sessionmaker[AsyncSession]
 
@@ -61,3 +65,39 @@ def claimed_rows(result: Result[Any]) -> int:
     if not isinstance(result, CursorResult):
         raise TypeError("an UPDATE returns a CursorResult")
     return int(result.rowcount)
+
+
+T = TypeVar("T")
+
+
+def _is_sqlite_lock(exc: BaseException) -> bool:
+    return isinstance(exc, OperationalError) and "database is locked" in str(exc)
+
+
+async def retry_if_locked(attempt: Callable[[], Awaitable[T]]) -> T:
+    """Runs ``attempt`` again when SQLite's single writer stayed busy past its timeout."""
+    async for retry in AsyncRetrying(
+        retry=retry_if_exception(_is_sqlite_lock),
+        stop=stop_after_attempt(8),
+        wait=wait_random_exponential(multiplier=0.05, max=2),
+        reraise=True,
+    ):
+        with retry:
+            return await attempt()
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def delete_rows(
+    session: AsyncSession,
+    model: type[DeclarativeBase],
+    condition: ColumnElement[bool],
+    *,
+    dry_run: bool = False,
+) -> int:
+    """Deletes the rows of ``model`` that meet ``condition`` (``dry_run``: only counts them);
+    how many, in the session's transaction."""
+    if dry_run:
+        counted = await session.scalar(select(func.count()).select_from(model).where(condition))
+        return int(counted or 0)
+    statement = delete(model).where(condition).execution_options(synchronize_session=False)
+    return claimed_rows(await session.execute(statement))

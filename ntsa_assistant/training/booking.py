@@ -34,11 +34,10 @@ from datetime import datetime
 from typing import TypeVar
 
 from sqlalchemy import ColumnElement, func, select, update
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
-from ntsa_assistant.storage.engine import SessionFactory
+from ntsa_assistant.storage.engine import SessionFactory, retry_if_locked
 from ntsa_assistant.storage.models import (
     OutboxNotice,
     Registration,
@@ -70,23 +69,6 @@ PROMOTED = "promoted"  # the outbox notice of a seat given to the first on the w
 
 
 # --- transactions with the training session's row locked ----------------------------------
-
-
-def _is_sqlite_lock(exc: BaseException) -> bool:
-    return isinstance(exc, OperationalError) and "database is locked" in str(exc)
-
-
-async def retry_if_locked(attempt: Callable[[], Awaitable[T]]) -> T:
-    """Runs ``attempt`` again when SQLite's single writer stayed busy past its timeout."""
-    async for retry in AsyncRetrying(
-        retry=retry_if_exception(_is_sqlite_lock),
-        stop=stop_after_attempt(8),
-        wait=wait_random_exponential(multiplier=0.05, max=2),
-        reraise=True,
-    ):
-        with retry:
-            return await attempt()
-    raise AssertionError("unreachable")  # pragma: no cover
 
 
 async def _lock_training_sessions(

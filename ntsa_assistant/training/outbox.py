@@ -15,9 +15,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, and_, or_, select, update
 
-from ntsa_assistant.storage.engine import SessionFactory, claimed_rows
+from ntsa_assistant.storage.engine import SessionFactory, claimed_rows, retry_if_locked
 from ntsa_assistant.storage.models import Language, OutboxNotice, Registration, TrainingSession
-from ntsa_assistant.training.booking import describe, retry_if_locked
+from ntsa_assistant.training.booking import describe
 from ntsa_assistant.training.views import RegistrationInfo
 
 # Far longer than sending one notice takes (rate-limit waits included), so a live sender's

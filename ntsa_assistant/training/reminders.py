@@ -32,14 +32,14 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from ntsa_assistant.storage.engine import SessionFactory, claimed_rows
+from ntsa_assistant.storage.engine import SessionFactory, claimed_rows, retry_if_locked
 from ntsa_assistant.storage.models import (
     Registration,
     RegistrationStatus,
     ReminderDelivery,
     TrainingSession,
 )
-from ntsa_assistant.training.booking import describe, retry_if_locked
+from ntsa_assistant.training.booking import describe
 from ntsa_assistant.training.outbox import LEASE, MAX_ATTEMPTS, backoff
 from ntsa_assistant.training.views import RegistrationInfo
 

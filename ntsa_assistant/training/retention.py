@@ -12,18 +12,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Delete, delete, func, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import or_, select
 
 from ntsa_assistant.core.settings import Settings
-from ntsa_assistant.storage.engine import SessionFactory
+from ntsa_assistant.storage.engine import SessionFactory, delete_rows
 from ntsa_assistant.storage.models import (
     OutboxNotice,
     Registration,
     ReminderDelivery,
     TrainingSession,
 )
-from ntsa_assistant.storage.models.base import Base
 
 KINDS = ("notices", "reminders", "registrations")
 
@@ -43,17 +41,6 @@ class TrainingRetention:
         )
 
 
-async def _purge_rows(
-    session: AsyncSession, model: type[Base], condition: ColumnElement[bool], dry_run: bool
-) -> int:
-    if dry_run:
-        counted = await session.scalar(select(func.count()).select_from(model).where(condition))
-        return int(counted or 0)
-    statement: Delete = delete(model).where(condition).execution_options(synchronize_session=False)
-    result = await session.execute(statement)
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
-
-
 async def purge(
     sessions: SessionFactory, now: datetime, keep: TrainingRetention, *, dry_run: bool = False
 ) -> dict[str, int]:
@@ -67,11 +54,14 @@ async def purge(
     )
     async with sessions() as session, session.begin():
         return {
-            "notices": await _purge_rows(session, OutboxNotice, notices, dry_run),
-            "reminders": await _purge_rows(
-                session, ReminderDelivery, ReminderDelivery.registration_id.in_(finished), dry_run
+            "notices": await delete_rows(session, OutboxNotice, notices, dry_run=dry_run),
+            "reminders": await delete_rows(
+                session,
+                ReminderDelivery,
+                ReminderDelivery.registration_id.in_(finished),
+                dry_run=dry_run,
             ),
-            "registrations": await _purge_rows(
-                session, Registration, Registration.session_code.in_(ended), dry_run
+            "registrations": await delete_rows(
+                session, Registration, Registration.session_code.in_(ended), dry_run=dry_run
             ),
         }
