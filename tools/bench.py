@@ -109,7 +109,11 @@ async def main(workdir: Path, db: str, turns: int, concurrency: int) -> None:
             ready["bot"] = time.monotonic() - started
 
             await turn(tg, 1, QUESTIONS[0])  # warm-up
-            sequential = [await turn(tg, 2, QUESTIONS[i % len(QUESTIONS)]) for i in range(turns)]
+            # One question per chat: a person does not send 30 in a row (the gateway would
+            # tell them to slow down), so each turn comes from a chat of its own.
+            sequential = [
+                await turn(tg, 100 + i, QUESTIONS[i % len(QUESTIONS)]) for i in range(turns)
+            ]
 
             started = time.monotonic()
             burst = await asyncio.gather(
