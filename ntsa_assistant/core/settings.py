@@ -56,6 +56,12 @@ class Settings(BaseSettings):
 
     redis_url: str | None = None
 
+    # The FAQ page (web/): its port, its public address (for the bot's "read more" links)
+    # and the bot's Telegram username (for the page's links into the chat).
+    web_port: int = 8080
+    faq_page_url: str = "http://127.0.0.1:8080"
+    bot_username: str | None = None
+
     # Secrets between our own processes (README, "Security"): Rasa → action server calls,
     # Rasa's HTTP API, and the contact claims the gateway signs for the action server.
     action_server_secret: SecretStr | None = None

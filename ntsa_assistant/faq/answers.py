@@ -65,6 +65,32 @@ TRAINING_REGISTER = Intent.TRAINING_REGISTER
 TOPIC_PREFIX = "faq_"
 
 
+# Each menu topic's stable name outside the chat: its anchor on the FAQ page
+# (``/en/#pending-transactions``) and the bot's deep-link argument (``?start=…``). Never
+# rename one: links to it are out in the world.
+ANCHORS: Mapping[Topic, str] = {
+    Topic.CLOSURE: "closure",
+    Topic.LOGIN: "logging-in",
+    Topic.PENDING: "pending-transactions",
+    Topic.VALIDATE: "validating-your-account",
+    Topic.LINK_ORG: "linking-an-organisation",
+    Topic.TRAINING: "training",
+    Topic.WHY: "why-the-move",
+    Topic.CONTACT: "more-help",
+}
+
+
+def anchor(topic: Topic) -> str:
+    """The topic's anchor on the FAQ page and its deep-link argument."""
+    return ANCHORS[topic]
+
+
+def topic_for_anchor(value: object) -> Topic | None:
+    """The menu topic an anchor (or a deep-link argument) names; None for anything else."""
+    text = str(value).strip().lower()
+    return next((topic for topic, name in ANCHORS.items() if name == text), None)
+
+
 def topic_command(topic: Topic) -> str:
     """The command that asks for one menu topic, e.g. ``faq_closure``."""
     return f"{TOPIC_PREFIX}{topic.value}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 import pytest
@@ -192,3 +193,14 @@ def test_parse_topic_accepts_known_topics(value: str, topic: Topic) -> None:
 @pytest.mark.parametrize("value", [None, "", "x" * 5000, {"a": 1}, 42, "faq_closure"])
 def test_parse_topic_rejects_anything_else(value: object) -> None:
     assert faq.parse_topic(value) is None
+
+
+def test_every_menu_topic_has_a_stable_anchor_that_names_it_back() -> None:
+    assert set(faq.ANCHORS) == set(faq.MENU_TOPICS)
+    for topic in faq.MENU_TOPICS:
+        name = faq.anchor(topic)
+        assert re.fullmatch(r"[a-z0-9-]{1,64}", name)  # an HTML id and a deep-link argument
+        assert faq.topic_for_anchor(name) is topic
+        assert faq.topic_for_anchor(name.upper()) is topic
+    assert faq.topic_for_anchor("faq_closure") is None
+    assert faq.topic_for_anchor('/faq_more{"faq_topic":"closure"}') is None
