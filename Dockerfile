@@ -10,8 +10,9 @@ COPY ntsa_assistant ./ntsa_assistant
 COPY bot ./bot
 COPY actions ./actions
 COPY rasa_sdk_plugins ./rasa_sdk_plugins
+COPY web ./web
 RUN pip install -c constraints.txt . && useradd --create-home --uid 10001 assistant
 USER assistant
 
-EXPOSE 5055
+EXPOSE 5055 8080
 CMD ["python", "-m", "bot"]

@@ -28,7 +28,7 @@ endef
 export TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
 export TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: help run test test-fast setup lint audit format model db chat-emulator bench clean
+.PHONY: help run test test-fast setup lint audit format model db chat-emulator bench browser clean
 
 help:
 	@echo "make run       — start the assistant (sets up everything on first use)"
@@ -93,8 +93,26 @@ lint: $(STAMPS)/app
 audit: $(STAMPS)/app $(STAMPS)/rasa
 	$(APP_PY) -m tools.audit
 
-test: setup lint audit
+test: setup lint audit browser
 	$(APP_VENV)/bin/pytest
+
+# The browser tests' headless Chromium and its driver, from Debian's packages (never a
+# download at test time): installed when either is missing; without root or apt, this says
+# exactly what to install and fails.
+BROWSER_BINARIES := /usr/bin/chromium /usr/bin/chromedriver
+$(BROWSER_BINARIES) &:
+	@echo "Installing Debian's chromium and chromium-driver for the browser tests …"
+	@{ [ "$$(id -u)" = 0 ] && apt-get update -qq \
+	   && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver; } \
+	 || { echo "The browser tests need Debian's Chromium and its driver. Install them as root:"; \
+	      echo "  apt-get update && apt-get install -y --no-install-recommends chromium chromium-driver"; \
+	      exit 1; }
+$(STAMPS)/browser: $(BROWSER_BINARIES)
+	@mkdir -p $(STAMPS)
+	@for b in $^; do [ -x "$$b" ] || { echo "$$b is still missing after the install."; exit 1; }; done
+	@/usr/bin/chromium --version && /usr/bin/chromedriver --version
+	@touch $@
+browser: $(STAMPS)/browser
 
 # Daily work: no Rasa environment, no model; unit and database tests (SQLite and PostgreSQL).
 test-fast: lint

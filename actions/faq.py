@@ -49,7 +49,8 @@ class ActionAnswerFaq(Action):
         if intent == MORE_INTENT:
             entity = next(tracker.get_latest_entity_values(TOPIC_ENTITY), None)
             topic = faq.parse_topic(entity) if entity else last_topic(tracker)
-            answer = faq.more(topic, lang, now) if topic else faq.menu(lang)
+            page = resources().settings.faq_page_url
+            answer = faq.more(topic, lang, now, page_url=page) if topic else faq.menu(lang)
         else:
             topic = TOPIC_BY_INTENT.get(intent or "", Topic.OUT_OF_SCOPE)
             answer = faq.answer(topic, lang, now)

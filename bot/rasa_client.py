@@ -61,6 +61,37 @@ class RasaClient:
             raise RasaUnavailable("Rasa's answer is not a list of messages")
         return [r for r in replies if isinstance(r, dict)]
 
+    async def parse(self, text: str) -> list[tuple[str, float]]:
+        """Rasa's NLU reading of ``text`` (``/model/parse``): intents, most confident first.
+
+        Only understanding, no conversation: nothing reaches a tracker. The caller makes
+        ``text`` safe first (:func:`bot.conversation.neutralise`). Raises
+        :class:`RasaUnavailable`.
+        """
+        if self._session is None:
+            raise RuntimeError("RasaClient.start() was not called")
+        url = f"{self._base_url}/model/parse"
+        try:
+            async with self._session.post(
+                url, json={"text": text}, params=self._api_params
+            ) as response:
+                if response.status != 200:
+                    raise RasaUnavailable(f"Rasa answered HTTP {response.status}")
+                parsed = await response.json()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise RasaUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        except ValueError as exc:  # not JSON
+            raise RasaUnavailable("Rasa answered with something that is not JSON") from exc
+        if not isinstance(parsed, dict):
+            raise RasaUnavailable("Rasa's parse is not an object")
+        ranking = parsed.get("intent_ranking") or [parsed.get("intent") or {}]
+        found = [
+            (str(item["name"]), float(item.get("confidence") or 0.0))
+            for item in ranking
+            if isinstance(item, dict) and item.get("name")
+        ]
+        return sorted(found, key=lambda pair: pair[1], reverse=True)
+
     async def is_ready(self) -> bool:
         """True when Rasa is up with a model loaded."""
         if self._session is None:

@@ -1,4 +1,5 @@
-"""Runs the three processes of the assistant together: Rasa, the action server, the gateway.
+"""Runs the processes of the assistant together: Rasa, the action server, the gateway, the
+FAQ page.
 
 ``make run`` and the end-to-end tests use it. Each process gets the same environment
 (DESIGN.md's variables) and a readiness check; a process that dies is restarted with
@@ -37,7 +38,12 @@ LOOPBACK = "127.0.0.1"
 # Rasa's own log level unless RASA_LOG_LEVEL says otherwise: warnings and errors only.
 RASA_LOG_LEVEL = "WARNING"
 # The secrets our processes share (README, "Security"), by environment variable.
-SECRET_VARIABLES = ("ACTION_SERVER_SECRET", "RASA_AUTH_TOKEN", "GATEWAY_SIGNING_SECRET")
+SECRET_VARIABLES = (
+    "ACTION_SERVER_SECRET",
+    "RASA_AUTH_TOKEN",
+    "GATEWAY_SIGNING_SECRET",
+    "WEB_SECRET",
+)
 
 
 @functools.cache
@@ -52,6 +58,7 @@ def run_secrets() -> dict[str, str]:
         "ACTION_SERVER_SECRET": settings.action_server_secret,
         "RASA_AUTH_TOKEN": settings.rasa_auth_token,
         "GATEWAY_SIGNING_SECRET": settings.gateway_signing_secret,
+        "WEB_SECRET": settings.web_secret,
     }
     return {
         name: value.get_secret_value() if value else secrets.token_hex(32)
@@ -179,6 +186,14 @@ def gateway_service(env: Mapping[str, str] | None = None, **kw: object) -> Servi
     return Service("bot", [str(APP_PYTHON), "-m", "bot"], None, env=env, **kw)  # type: ignore[arg-type]
 
 
+def web_service(port: int, env: Mapping[str, str] | None = None, **kw: object) -> Service:
+    """The FAQ page (``python -m web``), on loopback: a reverse proxy publishes it."""
+    secrets_ = {k: run_secrets()[k] for k in ("RASA_AUTH_TOKEN", "WEB_SECRET")}
+    env = {**secrets_, **(env or {})}
+    argv = [str(APP_PYTHON), "-m", "web", "--host", LOOPBACK, "--port", str(port)]
+    return Service("web", argv, f"http://{LOOPBACK}:{port}/health", env=env, **kw)  # type: ignore[arg-type]
+
+
 async def supervise(services: list[Service], stop: asyncio.Event) -> None:
     """Restarts a service that dies (1 s, 2 s, … up to 30 s apart) until ``stop`` is set."""
     while not stop.is_set():
@@ -206,6 +221,7 @@ async def run_stack() -> int:
     services = [
         actions_service(actions_port, log_path=logs / "actions.log"),
         rasa_service(rasa_port, f"http://127.0.0.1:{actions_port}", log_path=logs / "rasa.log"),
+        web_service(settings.web_port, log_path=logs / "web.log"),
     ]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -216,6 +232,7 @@ async def run_stack() -> int:
             await service.start()
         print(f"Starting Rasa and the action server (logs in {logs}) …", flush=True)
         await asyncio.gather(*(s.wait_ready(300) for s in services))
+        print(f"The FAQ page: http://{LOOPBACK}:{settings.web_port}/", flush=True)
         if settings.telegram_bot_token is None:
             print(f"Ready in {time.monotonic() - started:.1f} s.", flush=True)
             return await _local_chat(services, stop)

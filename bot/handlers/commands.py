@@ -1,5 +1,6 @@
-"""/start and /help answer here (they work even when Rasa is down); /faq and
-/language are handed to Rasa as payloads the gateway itself makes."""
+"""/start and /help answer here (they work even when Rasa is down); /faq, /language and
+a deep link's ``/start <topic anchor>`` are handed to Rasa as payloads the gateway itself
+makes."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from bot.handlers.chat import relay_payload
 from bot.handlers.scope import USER_CHATS
 from ntsa_assistant import protocol
 from ntsa_assistant.core.i18n import t
+from ntsa_assistant.faq import answers as faq
 
 RASA_COMMANDS = {
     "faq": protocol.payload(protocol.Intent.FAQ_MENU),
@@ -22,6 +24,15 @@ RASA_COMMANDS = {
 
 
 async def start(update: Update, context: GatewayContext) -> None:
+    """``/start``, or a deep link's ``/start <anchor>`` that opens that FAQ topic.
+
+    The argument comes from whoever made the link: only a known topic's anchor is taken,
+    and then as the gateway's own payload; anything else gets the usual greeting.
+    """
+    topic = faq.topic_for_anchor(context.args[0]) if context.args else None
+    if topic is not None:
+        await relay_payload(update, context, protocol.payload(faq.topic_command(topic)))
+        return
     await update.effective_message.reply_text(t(_lang(update, context), "common.start"))
 
 

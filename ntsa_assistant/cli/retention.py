@@ -13,6 +13,7 @@ from datetime import datetime
 from ntsa_assistant.cli.common import EXIT_OK, Subparsers, open_sessions, shown_url
 from ntsa_assistant.core.clock import Clock
 from ntsa_assistant.core.settings import Settings
+from ntsa_assistant.faq import retention as faq_retention
 from ntsa_assistant.status import retention as status_retention
 from ntsa_assistant.storage.engine import SessionFactory
 from ntsa_assistant.training import retention as training_retention
@@ -30,6 +31,9 @@ async def purge_all(
         now,
         training_retention.TrainingRetention.from_settings(settings),
         dry_run=dry_run,
+    )
+    counts |= await faq_retention.purge(
+        sessions, now, faq_retention.FaqRetention.from_settings(settings), dry_run=dry_run
     )
     return counts
 
@@ -59,8 +63,8 @@ def add_purge_parser(subparsers: Subparsers) -> None:
         "purge",
         help="delete personal data older than its retention period",
         description="Deletes one-time codes, queued texts, limit events, ownership proofs, "
-        "audit rows, finished registrations and notices older than their retention periods "
-        "(RETENTION_*_DAYS), and prints how many rows of each kind went.",
+        "audit rows, finished registrations and notices, and FAQ page votes older than their "
+        "retention periods (RETENTION_*_DAYS), and prints how many rows of each kind went.",
     )
     parser.add_argument(
         "--dry-run", action="store_true", help="count what would go, delete nothing"

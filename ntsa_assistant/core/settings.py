@@ -61,6 +61,12 @@ class Settings(BaseSettings):
     web_port: int = 8080
     faq_page_url: str = "http://127.0.0.1:8080"
     bot_username: str | None = None
+    # The page's own secret: signs its forms' CSRF tokens and keys the HMAC that stands for a
+    # client's address in the "Did this help?" votes. The web process refuses to start
+    # without it. Only a deployment whose single reverse proxy appends the client's address
+    # to X-Forwarded-For (and sets X-Forwarded-Proto) may trust those headers.
+    web_secret: SecretStr | None = None
+    web_trust_forwarded: bool = False
 
     # Secrets between our own processes (README, "Security"): Rasa → action server calls,
     # Rasa's HTTP API, and the contact claims the gateway signs for the action server.
@@ -87,6 +93,7 @@ class Settings(BaseSettings):
     retention_audit_days: int = Field(default=365, ge=1)  # the disclosure audit trail
     retention_registrations_days: int = Field(default=90, ge=1)  # after the session ended
     retention_notices_days: int = Field(default=30, ge=1)  # finished outbox notices
+    retention_feedback_days: int = Field(default=365, ge=1)  # the FAQ page's votes
 
     @field_validator(
         "telegram_bot_token",
@@ -96,6 +103,7 @@ class Settings(BaseSettings):
         "action_server_secret",
         "rasa_auth_token",
         "gateway_signing_secret",
+        "web_secret",
         mode="before",
     )
     @classmethod

@@ -260,11 +260,25 @@ def answer(topic: Topic, lang: Lang, now: datetime, timeline: Timeline | None = 
     return _RENDERERS[topic](_context(lang, now, timeline))
 
 
-def more(topic: Topic, lang: Lang, now: datetime, timeline: Timeline | None = None) -> Answer:
-    """The longer part of a topic's answer (its short answer when it has nothing more)."""
+def more(
+    topic: Topic,
+    lang: Lang,
+    now: datetime,
+    timeline: Timeline | None = None,
+    page_url: str | None = None,
+) -> Answer:
+    """The longer part of a topic's answer (its short answer when it has nothing more).
+
+    With ``page_url`` (the FAQ page's address), a menu topic's answer ends with a link to
+    its section of the page in the same language.
+    """
     short = answer(topic, lang, now, timeline)
     buttons = tuple(b for b in short.buttons if b.intent != MORE)
-    return Answer(text=short.more or short.text, buttons=buttons)
+    text = short.more or short.text
+    if page_url is not None and topic in ANCHORS:
+        url = f"{page_url.rstrip('/')}/{lang}/#{anchor(topic)}"
+        text = f"{text}\n\n{t(lang, 'faq.read_more', url=url)}"
+    return Answer(text=text, buttons=buttons)
 
 
 def menu(lang: Lang, timeline: Timeline | None = None) -> Answer:

@@ -87,6 +87,9 @@ class Timeline(_Frozen):
     training: Training
     government_directive: GovernmentDirective
     validation: Validation
+    # The day someone last checked these facts and the answers' texts against the notice
+    # (shown on the FAQ page); None: never stated.
+    reviewed_on: date | None = None
 
 
 def load(path: Path | None = None) -> Timeline:

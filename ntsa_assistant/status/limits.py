@@ -22,15 +22,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import TypeVar
 
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ntsa_assistant.storage.models import LimitEvent, LimitKind, LimitLock
-
-T = TypeVar("T")
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)

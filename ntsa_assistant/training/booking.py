@@ -31,7 +31,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import TypeVar
 
 from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -64,7 +63,6 @@ from ntsa_assistant.training.views import (
     TrainingSessionInfo,
 )
 
-T = TypeVar("T")
 PROMOTED = "promoted"  # the outbox notice of a seat given to the first on the waitlist
 
 

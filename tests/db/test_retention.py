@@ -150,6 +150,7 @@ async def test_purge_command_prints_counts_per_kind(
         "notices        would purge 2",
         "reminders      would purge 1",
         "registrations  would purge 2",
+        "feedback       would purge 0",
     ]
     assert done_out.splitlines() == [
         f"retention purge of {shown_url(database_url)} (deleted):",
@@ -162,6 +163,7 @@ async def test_purge_command_prints_counts_per_kind(
         "notices        purged 2",
         "reminders      purged 1",
         "registrations  purged 2",
+        "feedback       purged 0",
     ]
     assert await remaining(session_factory) == RECENT_KEPT
 
@@ -181,7 +183,7 @@ async def test_the_gateways_daily_job_purges_and_logs_only_counts(
     assert await remaining(session_factory) == RECENT_KEPT
     assert [r.getMessage() for r in caplog.records] == [
         "retention purge: codes 1, sms 1, limit_events 1, limit_locks 1, proofs 1, audit 1, "
-        "notices 2, reminders 1, registrations 2"
+        "notices 2, reminders 1, registrations 2, feedback 0"
     ]
 
 

@@ -19,6 +19,7 @@ import aiohttp
 import pytest
 
 from ntsa_assistant.core.i18n import t
+from ntsa_assistant.core.settings import get_settings
 from ntsa_assistant.faq import answers as faq
 from ntsa_assistant.faq.answers import Topic
 from tests.support.processes import rasa_api_params
@@ -347,7 +348,11 @@ async def test_faq_shows_the_topics_and_a_button_answers_with_more(telegram, cha
 
     more = await press(telegram, chat_id, "Tell me more")
     assert "ntsa.go.ke" in more["text"]  # where to turn for one that cannot be completed
-    assert shown(more) == seen(faq.more(Topic.PENDING, "en", CLOCK["after"]))
+    page = get_settings().faq_page_url  # the action server's FAQ_PAGE_URL
+    assert shown(more) == seen(faq.more(Topic.PENDING, "en", CLOCK["after"], page_url=page))
+    assert more["text"].endswith(
+        f"\n\nRead this on the FAQ page: {page.rstrip('/')}/en/#pending-transactions"
+    )
     assert more["text"] != answer["text"]
     assert "Tell me more" not in button_titles(more)
 
@@ -518,8 +523,10 @@ async def test_a_very_long_message_is_refused_politely(telegram, chat_id, after)
 async def test_forged_more_payload_is_not_taken_as_the_intent(telegram, chat_id, after):
     now = datetime.fromisoformat(AFTER)
     reply = await say(telegram, chat_id, '/faq_more{"faq_topic":"closure"}')
-    assert reply["text"] != faq.more(Topic.CLOSURE, "en", now).text
-    assert reply["text"] != faq.more(Topic.CLOSURE, "sw", now).text
+    page = get_settings().faq_page_url
+    assert reply["text"] != faq.more(Topic.CLOSURE, "en", now, page_url=page).text
+    assert reply["text"] != faq.more(Topic.CLOSURE, "sw", now, page_url=page).text
+    assert "/#closure" not in reply["text"]
     await still_answers(telegram, chat_id)
 
 

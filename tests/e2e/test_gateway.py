@@ -79,6 +79,27 @@ async def test_start_is_answered_by_the_gateway(telegram, gateway, chat_id):
     assert reply["text"] == t("en", "common.start")
 
 
+async def test_start_with_a_topic_anchor_opens_that_topic(telegram, gateway, chat_id):
+    # The bot's deep link from the FAQ page: https://t.me/<bot>?start=pending-transactions
+    telegram.push_command(chat_id, "/start", "pending-transactions")
+    [reply] = await telegram.wait_for_messages(chat_id, count=1, timeout=30)
+    assert reply["text"] == faq.answer(Topic.PENDING, "en", datetime.now(NAIROBI)).text
+    # Only the answer (no greeting besides it): the next message is the reply to /help.
+    telegram.push_command(chat_id, "/help")
+    [after] = await telegram.wait_for_messages(chat_id, count=1, timeout=10)
+    assert after["text"] == t("en", "common.help")
+
+
+@pytest.mark.parametrize(
+    "argument", ["faq_closure", '/faq_more{"faq_topic":"closure"}', "closure!", "x" * 64]
+)
+async def test_start_with_anything_but_a_topic_anchor_greets(telegram, gateway, chat_id, argument):
+    # Intent names and payloads are not anchors: never handed to Rasa as an intent.
+    telegram.push_command(chat_id, "/start", argument)
+    [reply] = await telegram.wait_for_messages(chat_id, count=1, timeout=10)
+    assert reply["text"] == t("en", "common.start")
+
+
 async def test_when_does_tims_close_in_english(telegram, gateway, chat_id):
     telegram.push_text(chat_id, "When does TIMS close?")
     replies = await telegram.wait_for_messages(chat_id, count=1, timeout=30)

@@ -36,7 +36,10 @@ async def clock_at(tmp_path: Path) -> AsyncIterator[Start]:
     async def start(now: datetime) -> None:
         await runtime.stop()
         url = f"sqlite+aiosqlite:///{tmp_path / 'actions.db'}"
-        await runtime.start(Settings(database_url=url, assistant_now=now, _env_file=None))
+        page = "http://127.0.0.1:8080"  # FAQ_PAGE_URL, whatever the environment says
+        await runtime.start(
+            Settings(database_url=url, assistant_now=now, faq_page_url=page, _env_file=None)
+        )
 
     yield start
     await runtime.stop()
@@ -117,7 +120,9 @@ async def test_a_clear_language_is_remembered_and_used_for_button_taps(clock_at:
         '/faq_more{"faq_topic":"training"}', "faq_more", entities={"faq_topic": "training"}
     )
     [msg], events = await run(ActionAnswerFaq(), tracker(tap, language="sw"))
-    assert msg["text"] == faq.more(Topic.TRAINING, "sw", BEFORE).text
+    plain = faq.more(Topic.TRAINING, "sw", BEFORE).text
+    link = "Soma haya kwenye ukurasa wa maswali: http://127.0.0.1:8080/sw/#training"
+    assert msg["text"] == f"{plain}\n\n{link}"
     assert "mtandaoni" in msg["text"]
     assert events == []
     assert payloads(msg) == ["/training_register"]

@@ -36,8 +36,13 @@ def test_a_rasa_token_starting_with_a_dash_is_one_argument(
 def test_made_secrets_are_hex_so_no_command_line_reads_them_as_options(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    for name in ("RASA_AUTH_TOKEN", "ACTION_SERVER_SECRET", "GATEWAY_SIGNING_SECRET"):
+    for name in stack.SECRET_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     made = stack.run_secrets()
-    assert set(made) == {"RASA_AUTH_TOKEN", "ACTION_SERVER_SECRET", "GATEWAY_SIGNING_SECRET"}
+    assert set(made) == {
+        "RASA_AUTH_TOKEN",
+        "ACTION_SERVER_SECRET",
+        "GATEWAY_SIGNING_SECRET",
+        "WEB_SECRET",
+    }
     assert all(re.fullmatch(r"[0-9a-f]{64}", value) for value in made.values())

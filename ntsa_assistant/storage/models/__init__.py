@@ -2,6 +2,7 @@
 importing this package registers every table on ``Base.metadata`` (Alembic needs them all)."""
 
 from ntsa_assistant.storage.models.base import Base, Language, UtcDateTime
+from ntsa_assistant.storage.models.faq import FaqFeedback
 from ntsa_assistant.storage.models.records import (
     Account,
     LinkStatus,
@@ -33,6 +34,7 @@ __all__ = [
     "Account",
     "Audience",
     "Base",
+    "FaqFeedback",
     "Language",
     "LimitEvent",
     "LimitKind",
