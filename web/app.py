@@ -55,7 +55,7 @@ _LANG = "{lang:en|sw}"
 # section before printing. The page works without it.
 SCRIPT = Markup(
     "(function(){function o(){var s=location.hash&&document.getElementById("
-    "location.hash.slice(1));var d=s&&s.querySelector('details');if(d)d.open=true}"
+    "location.hash.slice(1));var d=s&&s.closest('details');if(d)d.open=true}"
     "addEventListener('hashchange',o);o();addEventListener('beforeprint',function(){"
     "document.querySelectorAll('details').forEach(function(d){d.open=true})})})();"
 )

@@ -277,7 +277,8 @@ def more(
     text = short.more or short.text
     if page_url is not None and topic in ANCHORS:
         url = f"{page_url.rstrip('/')}/{lang}/#{anchor(topic)}"
-        text = f"{text}\n\n{t(lang, 'faq.read_more', url=url)}"
+        # One line break: Rasa's channels send each blank-line paragraph as a message.
+        text = f"{text}\n{t(lang, 'faq.read_more', url=url)}"
     return Answer(text=text, buttons=buttons)
 
 

@@ -351,7 +351,7 @@ async def test_faq_shows_the_topics_and_a_button_answers_with_more(telegram, cha
     page = get_settings().faq_page_url  # the action server's FAQ_PAGE_URL
     assert shown(more) == seen(faq.more(Topic.PENDING, "en", CLOCK["after"], page_url=page))
     assert more["text"].endswith(
-        f"\n\nRead this on the FAQ page: {page.rstrip('/')}/en/#pending-transactions"
+        f"\nRead this on the FAQ page: {page.rstrip('/')}/en/#pending-transactions"
     )
     assert more["text"] != answer["text"]
     assert "Tell me more" not in button_titles(more)

@@ -72,7 +72,7 @@ def chromium(profile: Path, *, javascript: bool = True, size: tuple[int, int] = 
     options.add_argument(f"--window-size={max(size[0], 500)},{size[1]}")
     options.add_experimental_option(
         "mobileEmulation",
-        {"deviceMetrics": {"width": size[0], "height": size[1], "pixelRatio": 3.0}},
+        {"deviceMetrics": {"width": size[0], "height": size[1], "pixelRatio": 3.0, "touch": False}},
     )
     if not javascript:
         options.add_experimental_option(
@@ -102,7 +102,7 @@ def section_details(driver: WebDriver, anchor: str) -> WebElement:
     element = driver.execute_script(
         "var s = document.getElementById(arguments[0]);"
         "if (!s) return null;"
-        "return s.tagName === 'DETAILS' ? s : s.querySelector('details');",
+        "return s.closest('details');",
         anchor,
     )
     if element is None:

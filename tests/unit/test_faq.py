@@ -216,7 +216,7 @@ def test_every_menu_topic_has_a_stable_anchor_that_names_it_back() -> None:
 def test_more_ends_with_a_link_to_the_topics_section_of_the_page(lang: str, line: str) -> None:
     plain = faq.more(Topic.PENDING, lang, AFTER)  # type: ignore[arg-type]
     linked = faq.more(Topic.PENDING, lang, AFTER, page_url="https://faq.example/")  # type: ignore[arg-type]
-    assert linked.text == f"{plain.text}\n\n{line}"
+    assert linked.text == f"{plain.text}\n{line}"
     assert linked.buttons == plain.buttons
 
 
@@ -224,6 +224,7 @@ def test_more_links_every_menu_topic_to_its_own_anchor_and_nothing_else() -> Non
     for topic in faq.MENU_TOPICS:
         text = faq.more(topic, "en", BEFORE, page_url="http://127.0.0.1:8080").text
         assert text.endswith(f"http://127.0.0.1:8080/en/#{faq.anchor(topic)}")
+        assert "\n\n" not in text  # Rasa would send each paragraph as a message of its own
     # Small talk has no section on the page, so no link.
     greet = faq.more(Topic.GREET, "en", BEFORE, page_url="http://127.0.0.1:8080")
     assert greet.text == faq.answer(Topic.GREET, "en", BEFORE).text

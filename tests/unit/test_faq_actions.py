@@ -122,7 +122,7 @@ async def test_a_clear_language_is_remembered_and_used_for_button_taps(clock_at:
     [msg], events = await run(ActionAnswerFaq(), tracker(tap, language="sw"))
     plain = faq.more(Topic.TRAINING, "sw", BEFORE).text
     link = "Soma haya kwenye ukurasa wa maswali: http://127.0.0.1:8080/sw/#training"
-    assert msg["text"] == f"{plain}\n\n{link}"
+    assert msg["text"] == f"{plain}\n{link}"
     assert "mtandaoni" in msg["text"]
     assert events == []
     assert payloads(msg) == ["/training_register"]

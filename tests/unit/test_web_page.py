@@ -44,7 +44,8 @@ class SettableClock(Clock):
 
 
 class Sections(HTMLParser):
-    """Each <section id=…>: whether its <details> is open, and its paragraphs' text."""
+    """Each <section data-anchor=…>: whether its <details> is open, and its paragraphs'
+    text (the anchor's id sits on the answer inside, so following it opens the section)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -55,7 +56,7 @@ class Sections(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         found = dict(attrs)
         if tag == "section":
-            self._current = found["id"]
+            self._current = found["data-anchor"]
             self.sections[self._current] = {"open": False, "paragraphs": []}
         elif tag == "details" and self._current:
             self.sections[self._current]["open"] = "open" in found
