@@ -112,7 +112,15 @@ $(STAMPS)/browser: $(BROWSER_BINARIES)
 	@for b in $^; do [ -x "$$b" ] || { echo "$$b is still missing after the install."; exit 1; }; done
 	@/usr/bin/chromium --version && /usr/bin/chromedriver --version
 	@touch $@
-browser: $(STAMPS)/browser
+# A current axe-core (WCAG 2.2 AA rules) from the npm registry, at set-up, never at test
+# time: the axe-core inside axe-selenium-python for Python 3.11 is 3.1.1 (WCAG 2.0 only).
+AXE_CORE_VERSION := 4.10.3
+AXE_CORE := var/axe/node_modules/axe-core/axe.min.js
+$(AXE_CORE):
+	@command -v npm >/dev/null || { echo "The accessibility tests need npm (Node.js) to fetch axe-core $(AXE_CORE_VERSION): apt-get install -y npm"; exit 1; }
+	npm install --silent --no-audit --no-fund --prefix var/axe axe-core@$(AXE_CORE_VERSION)
+	@test -s $@
+browser: $(STAMPS)/browser $(AXE_CORE)
 
 # Daily work: no Rasa environment, no model; unit and database tests (SQLite and PostgreSQL).
 test-fast: lint

@@ -31,7 +31,15 @@ from bot.rasa_client import RasaClient, RasaUnavailable
 from ntsa_assistant.core.clock import Clock
 from ntsa_assistant.core.i18n import DEFAULT_LANGUAGE, LANGUAGES, Lang, spell_date, t
 from ntsa_assistant.core.settings import Settings
-from ntsa_assistant.faq.answers import MENU_TOPICS, Topic, anchor, answer, menu, topic_command
+from ntsa_assistant.faq.answers import (
+    MENU_TOPICS,
+    Channel,
+    Topic,
+    anchor,
+    answer,
+    menu,
+    topic_command,
+)
 from ntsa_assistant.faq.timeline import default_timeline
 from web import feedback
 from web.search import MAX_QUERY_LENGTH, keyword_matches, understood_topic
@@ -136,7 +144,7 @@ def topic_views(
     titles = {button.intent: button.title for button in menu(lang).buttons}
     views = []
     for topic in MENU_TOPICS:
-        reply = answer(topic, lang, now)
+        reply = answer(topic, lang, now, channel=Channel.WEB)
         name = anchor(topic)
         views.append(
             TopicView(

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from ntsa_assistant.core.i18n import Lang, spell_date, t
+from ntsa_assistant.core.i18n import Lang, has_text, spell_date, t
 from ntsa_assistant.faq.timeline import (
     Phase,
     Timeline,
@@ -25,6 +25,13 @@ from ntsa_assistant.faq.timeline import (
     training_state,
 )
 from ntsa_assistant.protocol import Answer, Button, Entity, Intent
+
+
+class Channel(StrEnum):
+    """Where an answer is read: in the chat (with buttons) or on the FAQ page."""
+
+    CHAT = "chat"
+    WEB = "web"
 
 
 class Topic(StrEnum):
@@ -113,9 +120,15 @@ class _Context:
     now: datetime
     timeline: Timeline
     facts: Mapping[str, str]
+    channel: Channel = Channel.CHAT
 
     def text(self, key: str, **extra: object) -> str:
-        return t(self.lang, f"faq.{key}", **{**self.facts, **extra})
+        """The text ``key``; on the web page, its ``web.`` wording when it has one (a
+        sentence that speaks of the chat's buttons says something else there)."""
+        name = f"faq.{key}"
+        if self.channel is Channel.WEB and has_text(self.lang, f"faq.web.{key}"):
+            name = f"faq.web.{key}"
+        return t(self.lang, name, **{**self.facts, **extra})
 
 
 def _facts(lang: Lang, tl: Timeline) -> dict[str, str]:
@@ -250,14 +263,23 @@ _RENDERERS: dict[Topic, Callable[[_Context], Answer]] = {
 }
 
 
-def _context(lang: Lang, now: datetime, timeline: Timeline | None) -> _Context:
+def _context(
+    lang: Lang, now: datetime, timeline: Timeline | None, channel: Channel = Channel.CHAT
+) -> _Context:
     tl = timeline or default_timeline()
-    return _Context(lang=lang, now=now, timeline=tl, facts=_facts(lang, tl))
+    return _Context(lang=lang, now=now, timeline=tl, facts=_facts(lang, tl), channel=channel)
 
 
-def answer(topic: Topic, lang: Lang, now: datetime, timeline: Timeline | None = None) -> Answer:
-    """The short answer to ``topic`` at ``now``, with its "more" text and buttons."""
-    return _RENDERERS[topic](_context(lang, now, timeline))
+def answer(
+    topic: Topic,
+    lang: Lang,
+    now: datetime,
+    timeline: Timeline | None = None,
+    channel: Channel = Channel.CHAT,
+) -> Answer:
+    """The short answer to ``topic`` at ``now``, with its "more" text and buttons, worded
+    for ``channel`` (the same facts in the chat and on the FAQ page)."""
+    return _RENDERERS[topic](_context(lang, now, timeline, channel))
 
 
 def more(

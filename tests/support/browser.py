@@ -114,24 +114,23 @@ def is_open(details: WebElement) -> bool:
     return bool(details.get_property("open"))
 
 
-def axe_core_script() -> Path:
-    """The axe-core that the axe-selenium-python wheel ships (never fetched at run time)."""
-    from axe_selenium_python.axe import _DEFAULT_SCRIPT
+AXE_CORE = ROOT / "var" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
 
-    return Path(_DEFAULT_SCRIPT)
+
+def axe_core_script() -> Path:
+    """The axe-core that ``make browser`` installed from the npm registry (never fetched at
+    run time); the one inside axe-selenium-python for Python 3.11 knows only WCAG 2.0."""
+    if not AXE_CORE.is_file():
+        raise AssertionError(f"{AXE_CORE} is missing: run 'make browser' (it installs axe-core)")
+    return AXE_CORE
 
 
 def axe_results(
     driver: WebDriver, tags: Iterable[str] = WCAG_22_AA
 ) -> tuple[dict[str, Any], list[str]]:
     """axe-core's results for the page now shown with the rules of ``tags``, and the tags
-    this axe-core has no rule for.
-
-    axe-selenium-python 2.1.6, the last release for Python 3.11, ships axe-core 3.1.1: it
-    knows WCAG 2.0 A and AA and refuses the 2.1 and 2.2 tags; 3.0 (Python 3.12+) ships an
-    axe-core that knows them all. axe-core's own refusal is raised, never waited out as a
-    script timeout.
-    """
+    this axe-core has no rule for (none, with the axe-core ``make browser`` installs).
+    axe-core's own refusal is raised, never waited out as a script timeout."""
     from axe_selenium_python import Axe
 
     Axe(driver, script_url=str(axe_core_script())).inject()

@@ -19,7 +19,7 @@ from markupsafe import escape
 from ntsa_assistant.core.clock import NAIROBI, Clock
 from ntsa_assistant.core.i18n import t
 from ntsa_assistant.core.settings import Settings
-from ntsa_assistant.faq.answers import ANCHORS, MENU_TOPICS, Topic, answer, menu
+from ntsa_assistant.faq.answers import ANCHORS, MENU_TOPICS, Channel, Topic, answer, menu
 from tests.support.fake_rasa import FakeRasaParse
 from tests.support.processes import LOG_DIR, RunningService, free_port
 from tools.stack import web_service
@@ -95,7 +95,7 @@ def settings(tmp_path: Path, now: datetime | None = BEFORE, **extra: Any) -> Set
 
 
 def expected_paragraphs(topic: Topic, lang: str, now: datetime) -> list[str]:
-    reply = answer(topic, lang, now)  # type: ignore[arg-type]
+    reply = answer(topic, lang, now, channel=Channel.WEB)  # type: ignore[arg-type]
     text = reply.text if reply.more is None else f"{reply.text}\n{reply.more}"
     return [line for line in text.split("\n") if line.strip()]
 
@@ -183,6 +183,18 @@ async def test_without_a_bot_username_there_are_no_telegram_links(aiohttp_client
 
 
 # --- the same answers as the bot, for the day ------------------------------------------------
+
+
+@pytest.mark.parametrize("now", [BEFORE, DURING, AFTER])
+async def test_the_page_never_speaks_of_the_chats_buttons(aiohttp_client, tmp_path, now):
+    """The same facts as the bot, but no "tap the button below" where there is none."""
+    client = await aiohttp_client(create_app(settings(tmp_path, now)))
+    chat_words = re.compile(r"\b(tap|button|bonyeza|kitufe|gusa)\b|\bTopics\b|\bMada\b", re.I)
+    for lang in ("en", "sw"):
+        found = sections(await (await client.get(f"/{lang}/")).text())
+        for name, section in found.items():
+            spoken = [p for p in section["paragraphs"] if chat_words.search(p)]
+            assert spoken == [], f"{lang} #{name}"
 
 
 @pytest.mark.parametrize(
