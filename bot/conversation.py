@@ -52,7 +52,8 @@ def parse_replies(raw: list[dict[str, Any]]) -> list[Reply]:
             for b in item.get("buttons") or []
             if isinstance(b, dict) and b.get("title") and b.get("payload")
         )
-        custom = item.get("custom") if isinstance(item.get("custom"), dict) else {}
+        raw_custom = item.get("custom")
+        custom: dict[str, Any] = raw_custom if isinstance(raw_custom, dict) else {}
         text = item.get("text") if isinstance(item.get("text"), str) else None
         if text or buttons or custom:
             replies.append(Reply(text=text, buttons=buttons, custom=custom))
