@@ -6,6 +6,8 @@ from __future__ import annotations
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
 
 from ntsa_assistant.core.i18n import t
 from tests.support.browser import (
@@ -69,12 +71,13 @@ def test_search_without_javascript_leads_to_the_topic(
     box = driver.find_element(By.CSS_SELECTOR, "form[role=search] input[name=q]")
     box.send_keys(query)
     box.submit()
+    WebDriverWait(driver, 20).until(expected_conditions.url_contains(f"/{lang}/search?q="))
     # Rasa is unreachable here, so the keyword match answers with a list of topics.
     assert driver.find_element(By.TAG_NAME, "h1").text == page_text(lang, "results_title")  # type: ignore[arg-type]
     first = driver.find_element(By.CSS_SELECTOR, "ul.results a")
     assert first.get_attribute("href") == f"{faq_page}/{lang}/#{anchor}"
     first.click()
-    assert driver.current_url == f"{faq_page}/{lang}/#{anchor}"
+    WebDriverWait(driver, 20).until(expected_conditions.url_to_be(f"{faq_page}/{lang}/#{anchor}"))
     heading = driver.find_element(By.ID, f"{anchor}-title")
     top = driver.execute_script("return arguments[0].getBoundingClientRect().top", heading)
     assert 0 <= top < viewport(driver)[1]  # scrolled to the topic
@@ -84,7 +87,9 @@ def test_feedback_yes_is_thanked(browser: WebDriver, faq_page: str):
     browser.get(f"{faq_page}/en/#why-the-move")
     section = browser.find_element(By.ID, "why-the-move")
     section.find_element(By.CSS_SELECTOR, "button[name=helpful][value=yes]").click()
-    assert browser.current_url == f"{faq_page}/en/?thanks=why-the-move#why-the-move"
+    # The click only starts the POST: wait for the page it lands on, not a moment.
+    thanked = f"{faq_page}/en/?thanks=why-the-move#why-the-move"
+    WebDriverWait(browser, 20).until(expected_conditions.url_to_be(thanked))
     thanks = browser.find_element(By.CSS_SELECTOR, "#why-the-move .thanks")
     assert thanks.text == t("en", "feedback.thanks")
     assert thanks.is_displayed()
