@@ -30,13 +30,13 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ntsa_assistant.core.i18n import LANGUAGES
 from ntsa_assistant.faq.answers import ANCHORS, MENU_TOPICS, anchor, topic_for_anchor
+from ntsa_assistant.storage import locks
 from ntsa_assistant.storage.engine import SessionFactory, retry_if_locked
-from ntsa_assistant.storage.models import FaqFeedback, Language, LimitLock
+from ntsa_assistant.storage.models import FaqFeedback, Language
 
 LOCK_KIND = "faq_feedback"
 HOUR = timedelta(hours=1)
@@ -89,15 +89,7 @@ def _valid(value: str, lang: str) -> tuple[str, Language]:
 
 
 async def _lock(session: AsyncSession, keys: list[str], now: datetime) -> None:
-    dialect = (await session.connection()).dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    for key in sorted(keys):  # a fixed order: no deadlocks
-        statement = insert(LimitLock).values(kind=LOCK_KIND, key=key, touched_at=now)
-        await session.execute(
-            statement.on_conflict_do_update(
-                index_elements=[LimitLock.kind, LimitLock.key], set_={"touched_at": now}
-            )
-        )
+    await locks.take(session, ((LOCK_KIND, key) for key in keys), now)
 
 
 async def record(

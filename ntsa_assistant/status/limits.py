@@ -2,16 +2,9 @@
 
 A limit is a :class:`Rule`: at most ``limit`` events of one kind for one key (a chat, an ID,
 a phone, or everything) within ``window``. Events are rows (:class:`LimitEvent`), so limits
-survive restarts and hold across replicas. Counting and adding an event would race if done
-one after the other ("check, then insert": 20 requests at once all see the count below the
-limit), so a transaction that may add an event first locks each of its rules' rows in
-``limit_locks`` with an upsert, in a fixed order (no deadlocks):
-
-* PostgreSQL: ``INSERT … ON CONFLICT DO UPDATE`` locks the row until the transaction ends;
-  a second transaction for the same key waits there, then sees the first one's event.
-* SQLite: that upsert is the transaction's first statement, so it takes SQLite's single
-  write lock before anything is read; a writer kept busy past ``busy_timeout`` ("database
-  is locked") is retried by :func:`retry_if_locked`.
+survive restarts and hold across replicas. A transaction that may add an event first takes
+each of its rules' row locks (:mod:`ntsa_assistant.storage.locks`), so 20 requests at once
+cannot all see the count below the limit.
 """
 
 from __future__ import annotations
@@ -24,10 +17,10 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy import ColumnElement, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ntsa_assistant.storage.models import LimitEvent, LimitKind, LimitLock
+from ntsa_assistant.storage import locks
+from ntsa_assistant.storage.models import LimitEvent, LimitKind
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
@@ -90,15 +83,7 @@ async def lock(session: AsyncSession, rules: Iterable[Rule], now: datetime) -> N
     """Locks each rule's row (created on first use) until the transaction ends.
 
     Must be the transaction's first statement, so that SQLite's write lock comes first."""
-    dialect = (await session.connection()).dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    for kind, key in sorted({rule.lock for rule in rules}):
-        statement = insert(LimitLock).values(kind=kind, key=key, touched_at=now)
-        await session.execute(
-            statement.on_conflict_do_update(
-                index_elements=[LimitLock.kind, LimitLock.key], set_={"touched_at": now}
-            )
-        )
+    await locks.take(session, (rule.lock for rule in rules), now)
 
 
 async def frees_at(session: AsyncSession, rules: Iterable[Rule], now: datetime) -> datetime | None:
