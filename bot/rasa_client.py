@@ -48,18 +48,23 @@ class RasaClient:
             raise RuntimeError("RasaClient.start() was not called")
         body = {"sender": sender, "message": message, "metadata": metadata or {}}
         url = f"{self._base_url}/webhooks/rest/webhook"
+        replies = await self._post_json(url, body)
+        if not isinstance(replies, list):
+            raise RasaUnavailable("Rasa's answer is not a list of messages")
+        return [r for r in replies if isinstance(r, dict)]
+
+    async def _post_json(self, url: str, body: dict[str, Any], params: Any = None) -> Any:
+        """POSTs ``body`` and returns Rasa's JSON answer; any failure is RasaUnavailable."""
+        assert self._session is not None
         try:
-            async with self._session.post(url, json=body) as response:
+            async with self._session.post(url, json=body, params=params) as response:
                 if response.status != 200:
                     raise RasaUnavailable(f"Rasa answered HTTP {response.status}")
-                replies = await response.json()
+                return await response.json()
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise RasaUnavailable(f"{type(exc).__name__}: {exc}") from exc
         except ValueError as exc:  # not JSON
             raise RasaUnavailable("Rasa answered with something that is not JSON") from exc
-        if not isinstance(replies, list):
-            raise RasaUnavailable("Rasa's answer is not a list of messages")
-        return [r for r in replies if isinstance(r, dict)]
 
     async def parse(self, text: str) -> list[tuple[str, float]]:
         """Rasa's NLU reading of ``text`` (``/model/parse``): intents, most confident first.
@@ -71,17 +76,7 @@ class RasaClient:
         if self._session is None:
             raise RuntimeError("RasaClient.start() was not called")
         url = f"{self._base_url}/model/parse"
-        try:
-            async with self._session.post(
-                url, json={"text": text}, params=self._api_params
-            ) as response:
-                if response.status != 200:
-                    raise RasaUnavailable(f"Rasa answered HTTP {response.status}")
-                parsed = await response.json()
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise RasaUnavailable(f"{type(exc).__name__}: {exc}") from exc
-        except ValueError as exc:  # not JSON
-            raise RasaUnavailable("Rasa answered with something that is not JSON") from exc
+        parsed = await self._post_json(url, {"text": text}, self._api_params)
         if not isinstance(parsed, dict):
             raise RasaUnavailable("Rasa's parse is not an object")
         ranking = parsed.get("intent_ranking") or [parsed.get("intent") or {}]
