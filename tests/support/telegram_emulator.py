@@ -10,6 +10,11 @@ Wire format, as python-telegram-bot sends it: ``POST /bot<TOKEN>/<method>`` with
 uploaded. JSON bodies and query strings work too. Answers are the Bot API's own envelopes:
 ``{"ok": true, "result": ...}`` or ``{"ok": false, "error_code": ..., "description": ...}``.
 
+Groups too: a forum supergroup (the agents' desk, :meth:`TelegramEmulator.add_group`) with
+topics the bot creates, closes and deletes, members (getChatMember), people writing in topics
+(:meth:`TelegramEmulator.push_group_message`), copies between chats (copyMessage) and
+Telegram's per-group message limit (:meth:`TelegramEmulator.group_rate_limit`).
+
 Run ``python -m tests.support.telegram_emulator --port 8081`` for manual trials with the real bot;
 ``/control/...`` then pushes user input and reads what the bot sent (see :func:`main`).
 
@@ -29,6 +34,7 @@ import html
 import itertools
 import json
 import logging
+import math
 import re
 import threading
 import time
@@ -64,6 +70,59 @@ HTML_TAGS = _words(
 MAX_TEXT_LENGTH = 4096
 MAX_CAPTION_LENGTH = 1024
 MAX_CALLBACK_DATA_BYTES = 64
+MAX_COPIED_MESSAGES = 100
+DEFAULT_AGENT_ID = 42_000_001
+# The user Telegram shows as the sender of an anonymous administrator's message.
+GROUP_ANONYMOUS_BOT: JSONDict = {
+    "id": 1_087_968_824,
+    "is_bot": True,
+    "first_name": "Group",
+    "username": "GroupAnonymousBot",
+}
+MEMBER_STATUSES = _words("creator administrator member left kicked")
+_ADMINS = _words("creator administrator")
+# An administrator's rights as getChatMember shows them (every field PTB requires).
+_ADMIN_RIGHTS: JSONDict = {
+    "can_be_edited": False,
+    "is_anonymous": False,
+    "can_manage_chat": True,
+    "can_delete_messages": True,
+    "can_manage_video_chats": True,
+    "can_restrict_members": True,
+    "can_promote_members": False,
+    "can_change_info": True,
+    "can_invite_users": True,
+    "can_post_stories": False,
+    "can_edit_stories": False,
+    "can_delete_stories": False,
+    "can_pin_messages": True,
+    "can_manage_topics": True,
+}
+# What a sent message may hold that copyMessage carries over (service messages hold none).
+_COPYABLE_CONTENT = _words(
+    "text photo document voice video audio animation sticker video_note contact location "
+    "venue poll dice"
+)
+_COPIED_FIELDS = _COPYABLE_CONTENT | _words(
+    "entities caption caption_entities has_media_spoiler show_caption_above_media"
+)
+_CAPTIONED = _words("photo document voice video audio animation")
+# The file fields Telegram adds to what the bot sends, per kind (PTB requires them).
+_MEDIA_FIELDS: dict[str, JSONDict] = {
+    "photo": {"width": 800, "height": 600},
+    "document": {},
+    "voice": {"duration": 1, "mime_type": "audio/ogg"},
+    "audio": {"duration": 1},
+    "video": {"width": 640, "height": 360, "duration": 1},
+    "animation": {"width": 320, "height": 240, "duration": 1},
+    "sticker": {
+        "type": "regular",
+        "width": 512,
+        "height": 512,
+        "is_animated": False,
+        "is_video": False,
+    },
+}
 _COMMAND_RE = re.compile(r"^/[A-Za-z0-9_]{1,32}(?:@[A-Za-z0-9_]{3,32})?")
 _BOT_COMMAND_NAME_RE = re.compile(r"^[a-z0-9_]{1,32}$")
 
@@ -74,7 +133,8 @@ _JSON_FIELDS = _words(
     "limit timeout cache_time max_connections user_id from_chat_id reply_to_message_id "
     "icon_color disable_notification protect_content show_alert drop_pending_updates "
     "disable_web_page_preview allow_sending_without_reply disable_content_type_detection "
-    "allow_paid_broadcast has_spoiler show_caption_above_media"
+    "allow_paid_broadcast has_spoiler show_caption_above_media message_ids remove_caption "
+    "duration width height"
 )
 
 
@@ -119,7 +179,9 @@ class UploadedFile:
 class ApiCall:
     """One request the bot made, with its decoded parameters and the emulator's answer.
 
-    Recorded on arrival: a parked long poll shows up with ``answered=False``.
+    Recorded on arrival: a parked long poll shows up with ``answered=False``. ``status`` is
+    the HTTP status of the answer (200, 400, 403, 429...), None until answered; a call the
+    group rate limit refused is a 429 that changed nothing (see :meth:`rejected`).
     """
 
     method: str
@@ -129,6 +191,7 @@ class ApiCall:
     ok: bool = True
     result: Any = None
     error: JSONDict | None = None
+    status: int | None = None
 
 
 @dataclass
@@ -148,8 +211,14 @@ class _Chat:
     messages: dict[int, JSONDict] = field(default_factory=dict)  # message_id -> Message
     bot_message_ids: list[int] = field(default_factory=list)
     reply_keyboard: JSONDict | None = None
-    topics: dict[int, JSONDict] = field(default_factory=dict)  # thread id -> ForumTopic
+    topics: dict[int, JSONDict] = field(default_factory=dict)  # thread id -> topic + is_closed
+    members: dict[int, JSONDict] = field(default_factory=dict)  # user id -> {"user", "status"}
+    sent_times: deque[float] = field(default_factory=deque)  # bot messages, for the group limit
     blocked: bool = False
+
+    @property
+    def is_group(self) -> bool:
+        return bool(self.info["type"] != "private")
 
 
 def utf16_len(text: str) -> int:
@@ -231,6 +300,16 @@ def _dumps(obj: Any) -> str:
     return json.dumps(obj, default=_json_default, ensure_ascii=False)
 
 
+def _text_content(text: str, entities: Sequence[Mapping[str, Any]] | None = None) -> JSONDict:
+    """A text message's content; a leading ``/command[@bot]`` gets its ``bot_command`` entity."""
+    content: JSONDict = {"text": text}
+    if entities is None and (match := _COMMAND_RE.match(text)):
+        entities = [{"type": "bot_command", "offset": 0, "length": utf16_len(match.group())}]
+    if entities:
+        content["entities"] = [dict(e) for e in entities]
+    return content
+
+
 def _inline_buttons(message: Mapping[str, Any]) -> list[JSONDict]:
     markup = message.get("reply_markup") or {}
     return [button for row in markup.get("inline_keyboard", []) for button in row]
@@ -296,7 +375,9 @@ class TelegramEmulator:
         self._callback_queries: dict[str, JSONDict] = {}  # id -> {"update_id", "answer"}
         self._commands: dict[tuple[str, str], list[JSONDict]] = {}
         self._failures: dict[str, deque[ApiError]] = defaultdict(deque)
+        self._group_limit: tuple[int, float] = (0, 0.0)  # (messages, seconds); 0: off
         self._ids = itertools.count(1)
+        self._member_ids = itertools.count(DEFAULT_AGENT_ID + 1)
         self._closing = False
         self._changed: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -317,6 +398,7 @@ class TelegramEmulator:
             app.router.add_get("/control/messages", self._control_messages)
             app.router.add_get("/control/outbox", self._control_outbox)
             app.router.add_get("/control/calls", self._control_calls)
+            app.router.add_get("/control/topics", self._control_topics)
             app.router.add_post("/control/{action}", self._control_action)
         self._runner = web.AppRunner(
             app, shutdown_timeout=2.0, handler_cancellation=True, access_log=None
@@ -378,7 +460,11 @@ class TelegramEmulator:
         is_forum: bool = False,
         username: str | None = None,
     ) -> JSONDict:
-        """Register a supergroup (a forum if ``is_forum``) the bot is a member of."""
+        """Register a supergroup (a forum if ``is_forum``) where the bot is an administrator.
+
+        Its default sender (for :meth:`push_group_message`) is an agent, id 42_000_001, who is
+        a plain member; :meth:`add_member` adds others.
+        """
         if chat_id >= 0:
             raise ValueError("group chat ids are negative, e.g. -1001234567890")
         info: JSONDict = {"id": chat_id, "type": "supergroup", "title": title}
@@ -387,7 +473,7 @@ class TelegramEmulator:
         if username:
             info["username"] = username
         agent = {
-            "id": 42_000_001,
+            "id": DEFAULT_AGENT_ID,
             "is_bot": False,
             "first_name": "Agent",
             "last_name": "Otieno",
@@ -395,9 +481,37 @@ class TelegramEmulator:
             "language_code": "en",
         }
         with self._lock:
-            self._chats[chat_id] = _Chat(info=info, default_user=agent)
+            chat = self._chats[chat_id] = _Chat(info=info, default_user=agent)
+            chat.members[DEFAULT_AGENT_ID] = {"user": dict(agent), "status": "member"}
             self._next_message_id.setdefault(chat_id, itertools.count(1))
             return dict(info)
+
+    def add_member(
+        self, chat_id: int, user: Mapping[str, Any] | None = None, status: str = "member"
+    ) -> JSONDict:
+        """Put ``user`` in the group with ``status`` (what getChatMember answers) and return it.
+
+        Missing ``id``, ``first_name`` and ``is_bot`` are filled in; pass the returned dict as
+        ``user=`` to :meth:`push_group_message` to write as this person.
+        """
+        if status not in MEMBER_STATUSES:
+            raise ValueError(f"status must be one of {sorted(MEMBER_STATUSES)}, not {status!r}")
+        with self._lock:
+            chat = self._group(chat_id)
+            person = dict(user or {})
+            person.setdefault("id", next(self._member_ids))
+            person.setdefault("is_bot", False)
+            person.setdefault("first_name", f"Agent {person['id']}")
+            chat.members[int(person["id"])] = {"user": dict(person), "status": status}
+            return person
+
+    def remove_member(self, chat_id: int, user_id: int) -> None:
+        """The person leaves the group: getChatMember then answers ``left``."""
+        with self._lock:
+            chat = self._group(chat_id)
+            if user_id not in chat.members:
+                raise LookupError(f"user {user_id} is not a member of {chat_id}")
+            chat.members[user_id]["status"] = "left"
 
     def block(self, chat_id: int, blocked: bool = True) -> None:
         """Make the user block (or unblock) the bot: sends then get 403 Forbidden."""
@@ -411,9 +525,45 @@ class TelegramEmulator:
             return copy.deepcopy(chat.reply_keyboard) if chat else None
 
     def topics(self, chat_id: int) -> list[JSONDict]:
-        """Forum topics the bot created in ``chat_id``."""
+        """The live forum topics of ``chat_id``: thread id, name, icon and ``is_closed``."""
         with self._lock:
-            return [dict(t) for t in self._chats[chat_id].topics.values()]
+            return [dict(t) for t in self._group(chat_id).topics.values()]
+
+    # ------------------------------------------------------------------ agents in the app
+
+    def close_topic(
+        self, chat_id: int, message_thread_id: int, *, user: Mapping[str, Any] | None = None
+    ) -> int:
+        """An agent closes the topic in the app; the bot gets its ``forum_topic_closed`` update."""
+        return self._agent_sets_topic(chat_id, message_thread_id, user, closed=True)
+
+    def reopen_topic(
+        self, chat_id: int, message_thread_id: int, *, user: Mapping[str, Any] | None = None
+    ) -> int:
+        """An agent reopens the topic; the bot gets its ``forum_topic_reopened`` update."""
+        return self._agent_sets_topic(chat_id, message_thread_id, user, closed=False)
+
+    def delete_topic(self, chat_id: int, message_thread_id: int) -> None:
+        """An agent deletes the topic and its messages in the app; bots get no update of it."""
+        with self._lock:
+            chat = self._group(chat_id)
+            if message_thread_id not in chat.topics:
+                raise LookupError(f"no topic {message_thread_id} in chat {chat_id}")
+            self._remove_topic(chat, message_thread_id)
+
+    def _agent_sets_topic(
+        self, chat_id: int, thread_id: int, user: Mapping[str, Any] | None, *, closed: bool
+    ) -> int:
+        with self._lock:
+            chat = self._group(chat_id)
+            topic = chat.topics.get(thread_id)
+            if topic is None:
+                raise LookupError(f"no topic {thread_id} in chat {chat_id}")
+            if topic["is_closed"] == closed:
+                raise ValueError(f"topic {thread_id} is already {'closed' if closed else 'open'}")
+            topic["is_closed"] = closed
+            service = "forum_topic_closed" if closed else "forum_topic_reopened"
+            return self._push_in_chat(chat, self._sender(chat, user), {service: {}}, thread_id)
 
     # ------------------------------------------------------------------ user input
 
@@ -428,13 +578,8 @@ class TelegramEmulator:
         """Queue a ``message`` update with arbitrary content (e.g. ``{"voice": {...}}``)."""
         with self._lock:
             chat = self._ensure_chat(chat_id)
-            if message_thread_id is not None and message_thread_id not in chat.topics:
-                raise LookupError(f"no topic {message_thread_id} in chat {chat_id}")
-            message = self._new_message(
-                chat, {**chat.default_user, **(user or {})}, message_thread_id
-            )
-            message.update(copy.deepcopy(dict(content)))
-            return self._enqueue({"message": copy.deepcopy(message)})
+            sender = {**chat.default_user, **(user or {})}
+            return self._push_in_chat(chat, sender, content, message_thread_id)
 
     def push_text(
         self,
@@ -446,11 +591,7 @@ class TelegramEmulator:
         entities: Sequence[Mapping[str, Any]] | None = None,
     ) -> int:
         """Queue a text message; a leading ``/command`` gets its ``bot_command`` entity."""
-        content: JSONDict = {"text": text}
-        if entities is None and (match := _COMMAND_RE.match(text)):
-            entities = [{"type": "bot_command", "offset": 0, "length": utf16_len(match.group())}]
-        if entities:
-            content["entities"] = [dict(e) for e in entities]
+        content = _text_content(text, entities)
         return self.push_message(chat_id, content, user=user, message_thread_id=message_thread_id)
 
     def push_command(
@@ -607,14 +748,56 @@ class TelegramEmulator:
         self, chat_id: int, *, caption: str | None = None, user: Mapping[str, Any] | None = None
     ) -> int:
         """Queue a photo message in the usual three sizes."""
-        sizes = [
-            {**self._new_file_ids("AgACAgQAAxkBAAI"), "width": w, "height": h, "file_size": s}
-            for w, h, s in ((90, 67, 1_402), (320, 240, 14_877), (1280, 960, 98_110))
-        ]
-        content: JSONDict = {"photo": sizes}
+        content: JSONDict = {"photo": self._photo_sizes()}
         if caption:
             content["caption"] = caption
         return self.push_message(chat_id, content, user=user)
+
+    def push_voice(
+        self, chat_id: int, duration: int = 3, *, user: Mapping[str, Any] | None = None
+    ) -> int:
+        """Queue a voice note of ``duration`` seconds."""
+        voice = {
+            **self._new_file_ids("AwACAgQAAxkBAAI"),
+            "duration": duration,
+            "mime_type": "audio/ogg",
+            "file_size": 6_000 * duration,
+        }
+        return self.push_message(chat_id, {"voice": voice}, user=user)
+
+    def push_group_message(
+        self,
+        chat_id: int,
+        text: str,
+        *,
+        thread_id: int | None = None,
+        user: Mapping[str, Any] | None = None,
+        anonymous: bool = False,
+    ) -> int:
+        """Queue a text written in the group (in topic ``thread_id`` if given).
+
+        The sender is the group's default agent, a member added with :meth:`add_member`
+        (``user={"id": ...}``, other fields override) or any user dict; ``anonymous`` makes
+        it an anonymous administrator's message (``sender_chat`` is the group). A leading
+        ``/command`` or ``/command@bot`` gets its ``bot_command`` entity. Like Telegram, only
+        administrators may write in a closed topic (ValueError otherwise).
+        """
+        return self._push_in_group(chat_id, _text_content(text), thread_id, user, anonymous)
+
+    def push_group_photo(
+        self,
+        chat_id: int,
+        *,
+        thread_id: int | None = None,
+        user: Mapping[str, Any] | None = None,
+        caption: str | None = None,
+        anonymous: bool = False,
+    ) -> int:
+        """Queue a photo posted in the group, like :meth:`push_group_message`."""
+        content: JSONDict = {"photo": self._photo_sizes()}
+        if caption:
+            content["caption"] = caption
+        return self._push_in_group(chat_id, content, thread_id, user, anonymous)
 
     def push_sticker(
         self, chat_id: int, emoji: str = "👍", *, user: Mapping[str, Any] | None = None
@@ -670,6 +853,23 @@ class TelegramEmulator:
         )
         self.fail_next(method, error, count=count)
 
+    def group_rate_limit(self, messages: int, seconds: float = 60.0) -> None:
+        """Refuse, like Telegram, more than ``messages`` bot messages per group per ``seconds``.
+
+        Every call that makes a message in a group counts (sendMessage, sendPhoto and the
+        other sends, copyMessage, each message of copyMessages, createForumTopic for its
+        service message), in a sliding window per group. One too many is answered 429
+        "Too Many Requests: retry after X" with ``parameters.retry_after`` = the seconds
+        until the window has room (rounded up to 0.01) and changes nothing; count those with
+        :meth:`rejected`. Private chats are not limited. ``messages=0`` (the default) is off.
+        """
+        if messages < 0 or seconds < 0:
+            raise ValueError("messages and seconds must not be negative")
+        with self._lock:
+            self._group_limit = (messages, float(seconds))
+            for chat in self._chats.values():
+                chat.sent_times.clear()
+
     def fail_next(self, method: str, error: ApiError, *, count: int = 1) -> None:
         """Make the next ``count`` calls of ``method`` answer with ``error``."""
         with self._lock:
@@ -683,6 +883,10 @@ class TelegramEmulator:
             if method is None:
                 return list(self.sent)
             return [c for c in self.sent if c.method.lower() == method.lower()]
+
+    def rejected(self, method: str | None = None, error_code: int = 429) -> list[ApiCall]:
+        """Answered calls (of ``method``) refused with ``error_code``: by default the 429s."""
+        return [c for c in self.calls(method) if c.status == error_code]
 
     def outbox(self, chat_id: int) -> list[JSONDict]:
         """Everything the bot sent or edited in ``chat_id`` (read or not)."""
@@ -752,10 +956,12 @@ class TelegramEmulator:
     ) -> list[JSONDict]:
         """Wait for the next ``count`` unread items the bot sent to ``chat_id`` and return them.
 
-        Items are sendMessage/sendDocument/sendPhoto/edit records, each a dict with
-        ``method``, ``chat_id``, ``message_id``, ``text`` (as sent), ``plain_text`` (as
-        shown), ``parse_mode``, ``reply_markup``, ``caption``, ``document``, ``params`` and
-        ``message`` (the Message returned to the bot). Each item is returned once.
+        Items are sendMessage/sendDocument/sendPhoto/.../copyMessage/edit records, each a
+        dict with ``method``, ``chat_id``, ``message_id``, ``message_thread_id``, ``text``
+        (as sent), ``plain_text`` (as shown), ``parse_mode``, ``reply_markup``, ``caption``,
+        ``document``, ``params`` and ``message`` (the Message as the chat shows it); copies
+        also carry ``copied_from`` (``{"chat_id", "message_id"}`` of the source). Each item
+        is returned once.
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -881,6 +1087,89 @@ class TelegramEmulator:
         if chat.reply_keyboard and chat.reply_keyboard.get("one_time_keyboard"):
             chat.reply_keyboard = None
 
+    def _push_in_chat(
+        self,
+        chat: _Chat,
+        sender: JSONDict,
+        content: Mapping[str, Any],
+        thread_id: int | None,
+    ) -> int:
+        if thread_id is not None and thread_id not in chat.topics:
+            raise LookupError(f"no topic {thread_id} in chat {chat.info['id']}")
+        message = self._new_message(chat, sender, thread_id)
+        message.update(copy.deepcopy(dict(content)))
+        return self._enqueue({"message": copy.deepcopy(message)})
+
+    def _push_in_group(
+        self,
+        chat_id: int,
+        content: JSONDict,
+        thread_id: int | None,
+        user: Mapping[str, Any] | None,
+        anonymous: bool,
+    ) -> int:
+        with self._lock:
+            chat = self._group(chat_id)
+            if anonymous:
+                sender, content = dict(GROUP_ANONYMOUS_BOT), {**content, "sender_chat": chat.info}
+            else:
+                sender = self._sender(chat, user)
+            topic = chat.topics.get(thread_id) if thread_id is not None else None
+            status = self._member(chat, int(sender["id"]))["status"]
+            if topic and topic["is_closed"] and not anonymous and status not in _ADMINS:
+                raise ValueError(
+                    f"topic {thread_id} is closed: only administrators can write in it "
+                    "(add_member(..., status='administrator'))"
+                )
+            return self._push_in_chat(chat, sender, content, thread_id)
+
+    def _sender(self, chat: _Chat, user: Mapping[str, Any] | None) -> JSONDict:
+        """``user`` over what the group knows of that id (its default agent without an id)."""
+        given = dict(user or {})
+        user_id = int(given.get("id") or chat.default_user["id"])
+        known = chat.members.get(user_id)
+        base = known["user"] if known else {"is_bot": False, "first_name": f"User {user_id}"}
+        return {**base, **given, "id": user_id}
+
+    def _group(self, chat_id: int) -> _Chat:
+        chat = self._chats.get(chat_id)
+        if chat is None or not chat.is_group:
+            raise LookupError(f"unknown group {chat_id}: call add_group() first")
+        return chat
+
+    def _member(self, chat: _Chat, user_id: int) -> JSONDict:
+        """``{"user", "status"}`` of ``user_id`` in ``chat`` (``left`` if unknown)."""
+        if user_id == self.bot_user["id"]:
+            status = "administrator" if chat.is_group else "member"
+            return {"user": self._bot_as_sender(), "status": status}
+        if not chat.is_group:
+            if user_id != chat.info["id"]:
+                raise _bad_request("user not found")
+            return {"user": dict(chat.default_user), "status": "member"}
+        if user_id in chat.members:
+            return chat.members[user_id]
+        private = self._chats.get(user_id)
+        user = private.default_user if private else {"first_name": f"User {user_id}"}
+        return {"user": {"is_bot": False, **user, "id": user_id}, "status": "left"}
+
+    def _photo_sizes(self) -> list[JSONDict]:
+        return [
+            {**self._new_file_ids("AgACAgQAAxkBAAI"), "width": w, "height": h, "file_size": s}
+            for w, h, s in ((90, 67, 1_402), (320, 240, 14_877), (1280, 960, 98_110))
+        ]
+
+    def _remove_topic(self, chat: _Chat, thread_id: int) -> None:
+        """Drop the topic and, as Telegram does, every message in it."""
+        del chat.topics[thread_id]
+        gone = {
+            mid
+            for mid, m in chat.messages.items()
+            if mid == thread_id or m.get("message_thread_id") == thread_id
+        }
+        for mid in gone:
+            del chat.messages[mid]
+        chat.bot_message_ids = [mid for mid in chat.bot_message_ids if mid not in gone]
+
     # ------------------------------------------------------------------ internals: HTTP
 
     async def _handle_api(self, request: web.Request) -> web.Response:
@@ -910,10 +1199,11 @@ class TelegramEmulator:
             call.ok, call.error = False, {"description": "the client went away"}
             raise
         finally:
+            call.status = 200 if call.ok else (call.error or {}).get("error_code", 500)
             call.answered = True
             self._wake()
         body = {"ok": True, "result": call.result} if call.ok else call.error
-        status = 200 if call.ok else call.error["error_code"]
+        status = call.status
         if not call.ok:
             logger.debug("%s -> %s", method, call.error)
         return web.json_response(body, status=status, dumps=_dumps)
@@ -976,6 +1266,15 @@ class TelegramEmulator:
             "sendmessage": self._send_message,
             "senddocument": lambda p: self._send_media(p, "document"),
             "sendphoto": lambda p: self._send_media(p, "photo"),
+            "sendvoice": lambda p: self._send_media(p, "voice"),
+            "sendaudio": lambda p: self._send_media(p, "audio"),
+            "sendvideo": lambda p: self._send_media(p, "video"),
+            "sendanimation": lambda p: self._send_media(p, "animation"),
+            "sendsticker": lambda p: self._send_media(p, "sticker"),
+            "copymessage": self._copy_message,
+            "copymessages": self._copy_messages,
+            "getchat": self._get_chat,
+            "getchatmember": self._get_chat_member,
             "editmessagetext": self._edit_message_text,
             "editmessagereplymarkup": self._edit_message_reply_markup,
             "deletemessage": self._delete_message,
@@ -986,8 +1285,8 @@ class TelegramEmulator:
             "deletemycommands": self._delete_my_commands,
             "createforumtopic": self._create_forum_topic,
             "editforumtopic": self._edit_forum_topic,
-            "closeforumtopic": self._forum_topic_exists,
-            "reopenforumtopic": self._forum_topic_exists,
+            "closeforumtopic": lambda p: self._set_topic_closed(p, closed=True),
+            "reopenforumtopic": lambda p: self._set_topic_closed(p, closed=False),
             "deleteforumtopic": self._delete_forum_topic,
         }
 
@@ -1093,9 +1392,15 @@ class TelegramEmulator:
         return info
 
     def _target_chat(self, params: JSONDict) -> _Chat:
-        chat_id = params.get("chat_id")
+        chat = self._chat_of(params.get("chat_id"), "chat_id")
+        if chat.blocked:
+            raise ApiError(403, "Forbidden: bot was blocked by the user")
+        return chat
+
+    def _chat_of(self, chat_id: Any, name: str) -> _Chat:
+        """The chat ``chat_id`` (a number or an @username) names, blocked or not."""
         if chat_id in (None, ""):
-            raise _bad_request("chat_id is empty")
+            raise _bad_request(f"{name} is empty")
         chat: _Chat | None
         if isinstance(chat_id, str):
             username = chat_id.removeprefix("@").lower()
@@ -1107,8 +1412,6 @@ class TelegramEmulator:
             chat = self._chats.get(int(chat_id))
         if chat is None:
             raise _bad_request("chat not found")
-        if chat.blocked:
-            raise ApiError(403, "Forbidden: bot was blocked by the user")
         return chat
 
     def _check_markup(self, markup: Any, *, inline_only: bool = False) -> Any:
@@ -1156,11 +1459,44 @@ class TelegramEmulator:
         }
         self._outbox[chat.info["id"]].append(record)
 
-    def _bot_sends(self, chat: _Chat, params: JSONDict) -> JSONDict:
-        thread = params.get("message_thread_id")
+    def _bot_sends(self, chat: _Chat, params: JSONDict, *, charged: bool = False) -> JSONDict:
+        """A new message from the bot in ``chat``, counted by the group rate limit unless
+        ``charged`` (already counted, as copyMessages does for all its messages at once)."""
+        thread = self._thread_id(chat, params)
+        if not charged:
+            self._charge_group(chat)
         message = self._new_message(chat, self._bot_as_sender(), thread)
         chat.bot_message_ids.append(message["message_id"])
         return message
+
+    def _thread_id(self, chat: _Chat, params: JSONDict) -> int | None:
+        """The topic a send goes to; a deleted or never created one is refused like Telegram."""
+        thread = params.get("message_thread_id")
+        if thread in (None, ""):
+            return None
+        if int(thread) not in chat.topics:
+            raise _bad_request("message thread not found")
+        return int(thread)
+
+    def _charge_group(self, chat: _Chat, count: int = 1) -> None:
+        """Count ``count`` new messages against the group limit, or refuse them all with 429."""
+        limit, window = self._group_limit
+        if not limit or not chat.is_group:
+            return
+        now = time.monotonic()
+        times = chat.sent_times
+        while times and times[0] <= now - window:
+            times.popleft()
+        excess = len(times) + count - limit
+        if excess > 0:
+            frees_at = times[excess - 1] + window if excess <= len(times) else now + window
+            retry_after = max(math.ceil((frees_at - now) * 100) / 100, 0.01)
+            raise ApiError(
+                429,
+                f"Too Many Requests: retry after {retry_after:g}",
+                {"retry_after": retry_after},
+            )
+        times.extend([now] * count)
 
     def _bot_as_sender(self) -> JSONDict:
         keys = ("id", "is_bot", "first_name", "username")
@@ -1213,22 +1549,93 @@ class TelegramEmulator:
         else:
             sent = {"file_id": str(media)}
             meta = {"file_id": str(media), "file_unique_id": "AgAD" + str(media)[-6:]}
+        sizes = {k: params.get(k) or v for k, v in _MEDIA_FIELDS[kind].items()}
         message = self._bot_sends(chat, params)
-        message[kind] = [{**meta, "width": 800, "height": 600}] if kind == "photo" else meta
-        if plain_caption:
+        message[kind] = [{**meta, **sizes}] if kind == "photo" else {**meta, **sizes}
+        if plain_caption and kind in _CAPTIONED:
             message["caption"] = plain_caption
         if markup and "inline_keyboard" in markup:
             message["reply_markup"] = markup
         self._apply_reply_keyboard(chat, markup)
+        method = "send" + kind[0].upper() + kind[1:]
+        self._record(chat, method, params, message, **{"document": None, "photo": None, kind: sent})
+        return copy.deepcopy(message)
+
+    def _copy_message(self, params: JSONDict) -> JSONDict:
+        chat = self._target_chat(params)
+        source_chat = self._chat_of(params.get("from_chat_id"), "from_chat_id")
+        source = source_chat.messages.get(int(params.get("message_id") or 0))
+        if source is None:
+            raise _bad_request("message to copy not found")
+        content = self._copied_content(source, params)
+        markup = self._check_markup(params.get("reply_markup"))
+        message = self._bot_sends(chat, params)
+        message.update(content)
+        if markup and "inline_keyboard" in markup:
+            message["reply_markup"] = markup
+        self._apply_reply_keyboard(chat, markup)
+        self._record_copy(chat, "copyMessage", params, message, source)
+        return {"message_id": message["message_id"]}
+
+    def _copy_messages(self, params: JSONDict) -> list[JSONDict]:
+        """Copies in order; missing or service messages are skipped, as on Telegram."""
+        chat = self._target_chat(params)
+        source_chat = self._chat_of(params.get("from_chat_id"), "from_chat_id")
+        ids = params.get("message_ids")
+        if not isinstance(ids, list) or not 1 <= len(ids) <= MAX_COPIED_MESSAGES:
+            raise _bad_request("message_ids must be a list of 1-100 message identifiers")
+        if any(a >= b for a, b in itertools.pairwise(ids)):
+            raise _bad_request("message identifiers must be in strictly increasing order")
+        sources = [
+            m
+            for m in (source_chat.messages.get(int(i)) for i in ids)
+            if m is not None and _COPYABLE_CONTENT & m.keys()
+        ]
+        if not sources:
+            raise _bad_request("message to copy not found")
+        self._thread_id(chat, params)
+        self._charge_group(chat, len(sources))
+        copied = []
+        for source in sources:
+            content = self._copied_content(source, {"remove_caption": params.get("remove_caption")})
+            message = self._bot_sends(chat, params, charged=True)
+            message.update(content)
+            self._record_copy(chat, "copyMessages", params, message, source)
+            copied.append({"message_id": message["message_id"]})
+        return copied
+
+    def _copied_content(self, source: JSONDict, params: JSONDict) -> JSONDict:
+        """What a copy of ``source`` holds: its content, with ``caption`` replacing the old."""
+        if not _COPYABLE_CONTENT & source.keys():
+            raise _bad_request("the message can't be copied")
+        content = {k: copy.deepcopy(v) for k, v in source.items() if k in _COPIED_FIELDS}
+        if not _CAPTIONED & content.keys():
+            return content
+        if params.get("remove_caption") or params.get("caption") is not None:
+            content.pop("caption", None)
+            content.pop("caption_entities", None)
+        if params.get("caption"):
+            caption = _render(str(params["caption"]), params.get("parse_mode"))
+            if utf16_len(caption) > MAX_CAPTION_LENGTH:
+                raise _bad_request("message caption is too long")
+            content["caption"] = caption
+            if params.get("caption_entities") and not params.get("parse_mode"):
+                content["caption_entities"] = params["caption_entities"]
+        return content
+
+    def _record_copy(
+        self, chat: _Chat, method: str, params: JSONDict, message: JSONDict, source: JSONDict
+    ) -> None:
         self._record(
             chat,
-            "sendDocument" if kind == "document" else "sendPhoto",
+            method,
             params,
             message,
-            document=sent if kind == "document" else None,
-            photo=sent if kind == "photo" else None,
+            text=message.get("text"),
+            caption=message.get("caption"),
+            message_thread_id=message.get("message_thread_id"),
+            copied_from={"chat_id": source["chat"]["id"], "message_id": source["message_id"]},
         )
-        return copy.deepcopy(message)
 
     def _editable(self, params: JSONDict, missing: str) -> tuple[_Chat, JSONDict]:
         if params.get("inline_message_id"):
@@ -1345,14 +1752,14 @@ class TelegramEmulator:
         topic: JSONDict = {"name": name, "icon_color": int(params.get("icon_color") or 7322096)}
         if params.get("icon_custom_emoji_id"):
             topic["icon_custom_emoji_id"] = params["icon_custom_emoji_id"]
+        self._charge_group(chat)  # its service message counts like any other
         service = self._new_message(chat, self._bot_as_sender())
         service["forum_topic_created"] = dict(topic)
         service["is_topic_message"] = True
         thread_id = service["message_id"]
         service["message_thread_id"] = thread_id
-        topic = {"message_thread_id": thread_id, **topic}
-        chat.topics[thread_id] = topic
-        return dict(topic)
+        chat.topics[thread_id] = {"message_thread_id": thread_id, **topic, "is_closed": False}
+        return {"message_thread_id": thread_id, **topic}
 
     def _topic(self, params: JSONDict) -> tuple[_Chat, JSONDict]:
         chat = self._forum(params)
@@ -1363,18 +1770,56 @@ class TelegramEmulator:
 
     def _edit_forum_topic(self, params: JSONDict) -> bool:
         _, topic = self._topic(params)
-        if params.get("name"):
-            topic["name"] = params["name"]
+        name = params.get("name")
+        icon = params.get("icon_custom_emoji_id")
+        if name is not None and not 1 <= len(str(name)) <= 128:
+            raise _bad_request("TOPIC_TITLE_EMPTY" if not name else "TOPIC_TITLE_INVALID")
+        changed = {"name": name} if name is not None else {}
+        if icon is not None:
+            changed["icon_custom_emoji_id"] = icon
+        if all(topic.get(k) == v for k, v in changed.items()):
+            raise _bad_request("TOPIC_NOT_MODIFIED")
+        topic.update(changed)
         return True
 
-    def _forum_topic_exists(self, params: JSONDict) -> bool:
-        self._topic(params)
+    def _set_topic_closed(self, params: JSONDict, *, closed: bool) -> bool:
+        _, topic = self._topic(params)
+        if topic["is_closed"] == closed:
+            raise _bad_request("TOPIC_NOT_MODIFIED")
+        topic["is_closed"] = closed
         return True
 
     def _delete_forum_topic(self, params: JSONDict) -> bool:
         chat, topic = self._topic(params)
-        del chat.topics[topic["message_thread_id"]]
+        self._remove_topic(chat, topic["message_thread_id"])
         return True
+
+    def _get_chat(self, params: JSONDict) -> JSONDict:
+        """A ChatFullInfo: the chat as updates show it, plus the fields PTB requires."""
+        chat = self._chat_of(params.get("chat_id"), "chat_id")
+        gifts = "unlimited_gifts limited_gifts unique_gifts premium_subscription "
+        gifts += "gifts_from_channels"
+        return {
+            **chat.info,
+            "accent_color_id": 0,
+            "max_reaction_count": 11,
+            "accepted_gift_types": dict.fromkeys(gifts.split(), False),
+        }
+
+    def _get_chat_member(self, params: JSONDict) -> JSONDict:
+        chat = self._chat_of(params.get("chat_id"), "chat_id")
+        user_id = params.get("user_id")
+        if not isinstance(user_id, int):
+            raise _bad_request("invalid user_id specified")
+        member = self._member(chat, user_id)
+        answer: JSONDict = {"status": member["status"], "user": dict(member["user"])}
+        if member["status"] == "administrator":
+            answer.update(_ADMIN_RIGHTS)
+        elif member["status"] == "creator":
+            answer["is_anonymous"] = False
+        elif member["status"] == "kicked":
+            answer["until_date"] = 0
+        return answer
 
     # ------------------------------------------------------------------ control API (manual)
 
@@ -1391,11 +1836,20 @@ class TelegramEmulator:
             "push_document",
             "push_photo",
             "push_sticker",
+            "push_voice",
             "push_raw",
+            "push_group_message",
+            "push_group_photo",
             "set_user",
             "add_group",
+            "add_member",
+            "remove_member",
+            "close_topic",
+            "reopen_topic",
+            "delete_topic",
             "block",
             "rate_limit",
+            "group_rate_limit",
             "mark",
         }
     )
@@ -1433,6 +1887,13 @@ class TelegramEmulator:
         result = self.calls(request.query.get("method"))
         return web.json_response({"ok": True, "result": result}, dumps=_dumps)
 
+    async def _control_topics(self, request: web.Request) -> web.Response:
+        try:
+            result = self.topics(int(request.query["chat_id"]))
+        except (KeyError, ValueError, LookupError) as exc:
+            return web.json_response({"ok": False, "description": str(exc)}, status=400)
+        return web.json_response({"ok": True, "result": result}, dumps=_dumps)
+
 
 async def serve(host: str, port: int, token: str | None) -> None:
     """Run the emulator with its control API until cancelled."""
@@ -1451,6 +1912,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         curl -XPOST :8081/control/share_contact -d '{"chat_id": 1001, "phone": "+254712345678"}'
         curl ':8081/control/messages?chat_id=1001&count=1&timeout=10'   # next unread replies
         curl ':8081/control/outbox?chat_id=1001'  ;  curl ':8081/control/calls?method=sendMessage'
+
+    The agents' desk (a forum supergroup; topics come from the bot's createForumTopic)::
+
+        curl -XPOST :8081/control/add_group -d '{"chat_id": -100123, "is_forum": true}'
+        curl ':8081/control/topics?chat_id=-100123'
+        curl -XPOST :8081/control/push_group_message \
+            -d '{"chat_id": -100123, "text": "/claim@ecitizen_migration_bot", "thread_id": 2}'
+        curl -XPOST :8081/control/close_topic -d '{"chat_id": -100123, "message_thread_id": 2}'
+        curl -XPOST :8081/control/group_rate_limit -d '{"messages": 20, "seconds": 60}'
     """
     parser = argparse.ArgumentParser(description="Telegram Bot API emulator for manual trials")
     parser.add_argument("--host", default="127.0.0.1")

@@ -10,6 +10,7 @@ from typing import Any
 import aiohttp
 import pytest
 from telegram import (
+    Bot,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     KeyboardButton,
@@ -18,7 +19,7 @@ from telegram import (
     Update,
 )
 from telegram.constants import ParseMode
-from telegram.error import BadRequest
+from telegram.error import BadRequest, Forbidden, RetryAfter
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -34,6 +35,7 @@ from telegram.ext import (
 from tests.support.telegram_emulator import ApiError, TelegramEmulator, html_to_plain
 
 CHAT = 1001
+DESK = -100_555_000_111
 
 
 @pytest.fixture
@@ -431,3 +433,354 @@ async def test_commands_are_stored_per_scope_and_language(
     assert await app.bot.get_my_commands() == ()
     with pytest.raises(BadRequest, match="(?i)bot_command_invalid"):
         await app.bot.set_my_commands([("Start", "Capital letters are refused")])
+
+
+# ---------------------------------------------------------------- the agents' desk, with a PTB Bot
+
+
+@pytest.fixture
+async def bot(tg: TelegramEmulator) -> AsyncIterator[Bot]:
+    assert tg.token is not None
+    async with Bot(tg.token, base_url=tg.base_url) as telegram_bot:
+        yield telegram_bot
+
+
+@pytest.fixture
+async def desk(tg: TelegramEmulator, bot: Bot) -> int:
+    """A forum supergroup with one topic the bot made; returns the topic's thread id."""
+    tg.add_group(DESK, "Agents' desk", is_forum=True)
+    topic = await bot.create_forum_topic(DESK, "Wanjiku Kamau")
+    return topic.message_thread_id
+
+
+def pushed(tg: TelegramEmulator, update_id: int) -> dict[str, Any]:
+    """The message a push created, as the update carried it."""
+    return tg.update(update_id)["message"]
+
+
+async def test_a_persons_text_photo_and_contact_are_copied_into_the_topic(
+    tg: TelegramEmulator, bot: Bot, desk: int
+) -> None:
+    bold = [{"type": "bold", "offset": 0, "length": 6}]
+    text = pushed(tg, tg.push_text(CHAT, "Habari, I need help", entities=bold))
+    photo = pushed(tg, tg.push_photo(CHAT, caption="my logbook"))
+    contact = pushed(tg, tg.push_contact(CHAT, "+254712345678"))
+
+    copies = [
+        await bot.copy_message(DESK, CHAT, m["message_id"], message_thread_id=desk)
+        for m in (text, photo, contact)
+    ]
+    got = await tg.wait_for_messages(DESK, count=3)
+
+    assert [c.message_id for c in copies] == [g["message_id"] for g in got]
+    assert {g["method"] for g in got} == {"copyMessage"}
+    assert [g["message_thread_id"] for g in got] == [desk] * 3
+    assert [g["copied_from"] for g in got] == [
+        {"chat_id": CHAT, "message_id": m["message_id"]} for m in (text, photo, contact)
+    ]
+    assert got[0]["message"]["text"] == "Habari, I need help"
+    assert got[0]["message"]["entities"] == bold
+    assert got[1]["message"]["photo"] == photo["photo"]
+    assert got[1]["caption"] == "my logbook"
+    assert got[2]["message"]["contact"] == contact["contact"]
+    assert all(g["message"]["from"]["is_bot"] for g in got)
+    assert all(g["message"]["is_topic_message"] for g in got)
+
+
+async def test_an_agents_reply_is_copied_from_the_topic_to_the_private_chat(
+    tg: TelegramEmulator, bot: Bot, desk: int
+) -> None:
+    tg.set_user(CHAT)
+    reply = pushed(tg, tg.push_group_message(DESK, "Karibu, tunakusaidia", thread_id=desk))
+    photo = pushed(tg, tg.push_group_photo(DESK, thread_id=desk, caption="internal note"))
+
+    await bot.copy_message(CHAT, DESK, reply["message_id"])
+    await bot.copy_message(
+        CHAT, DESK, photo["message_id"], caption="<b>Your form</b>", parse_mode="HTML"
+    )
+    text, picture = await tg.wait_for_messages(CHAT, count=2)
+
+    assert text["plain_text"] == "Karibu, tunakusaidia"
+    assert text["message_thread_id"] is None
+    assert "message_thread_id" not in text["message"]
+    assert text["message"]["chat"]["id"] == CHAT
+    assert picture["caption"] == "Your form"  # the new caption replaces the agent's
+    assert picture["message"]["photo"] == photo["photo"]
+
+
+async def test_a_message_the_bot_sent_can_be_copied_and_copies_keep_their_new_keyboard(
+    tg: TelegramEmulator, bot: Bot, desk: int
+) -> None:
+    tg.set_user(CHAT)
+    sent = await bot.send_message(CHAT, "Your case is open")
+    keyboard = InlineKeyboardMarkup([[InlineKeyboardButton("Claim", callback_data="claim")]])
+
+    await bot.copy_message(
+        DESK, CHAT, sent.message_id, message_thread_id=desk, reply_markup=keyboard
+    )
+    [copied] = await tg.wait_for_messages(DESK)
+
+    assert copied["plain_text"] == "Your case is open"
+    assert copied["message"]["reply_markup"]["inline_keyboard"][0][0]["text"] == "Claim"
+    assert tg.press_button(DESK, "Claim")  # a copy is the bot's own message
+
+
+async def test_copy_errors_are_telegrams(tg: TelegramEmulator, bot: Bot, desk: int) -> None:
+    person = pushed(tg, tg.push_text(CHAT, "hello"))
+    service_id = desk  # the topic's "forum_topic_created" message has the thread's id
+
+    with pytest.raises(BadRequest, match="^Message to copy not found$"):
+        await bot.copy_message(DESK, CHAT, 999, message_thread_id=desk)
+    with pytest.raises(BadRequest, match="can't be copied"):
+        await bot.copy_message(CHAT, DESK, service_id)
+    tg.block(CHAT)
+    with pytest.raises(Forbidden, match="bot was blocked by the user"):
+        await bot.copy_message(CHAT, DESK, service_id)
+    # The person blocked the bot, yet what they wrote can still reach the desk.
+    await bot.copy_message(DESK, CHAT, person["message_id"], message_thread_id=desk)
+    assert [m["plain_text"] for m in tg.outbox(DESK)] == ["hello"]
+
+
+async def test_copy_messages_copies_in_order_and_skips_the_missing(
+    tg: TelegramEmulator, bot: Bot, desk: int
+) -> None:
+    first = pushed(tg, tg.push_text(CHAT, "one"))
+    photo = pushed(tg, tg.push_photo(CHAT, caption="two"))
+
+    ids = await bot.copy_messages(
+        DESK,
+        CHAT,
+        [first["message_id"], photo["message_id"], 999],
+        message_thread_id=desk,
+        remove_caption=True,
+    )
+    got = await tg.wait_for_messages(DESK, count=2)
+
+    assert [i.message_id for i in ids] == [g["message_id"] for g in got]
+    assert [g["method"] for g in got] == ["copyMessages"] * 2
+    assert got[0]["plain_text"] == "one"
+    assert "caption" not in got[1]["message"]
+    assert got[1]["message"]["message_thread_id"] == desk
+
+
+async def test_a_deleted_topic_is_gone_for_every_send_and_edit(
+    tg: TelegramEmulator, bot: Bot, desk: int
+) -> None:
+    person = pushed(tg, tg.push_text(CHAT, "hi"))
+    agent_line = pushed(tg, tg.push_group_message(DESK, "seen", thread_id=desk))
+    other = (await bot.create_forum_topic(DESK, "Someone else")).message_thread_id
+
+    await bot.delete_forum_topic(DESK, desk)
+    tg.delete_topic(DESK, other)  # an agent deleting it in the app
+
+    for thread in (desk, other, 4242):  # 4242 never existed
+        with pytest.raises(BadRequest, match="^Message thread not found$"):
+            await bot.send_message(DESK, "x", message_thread_id=thread)
+        with pytest.raises(BadRequest, match="^Message thread not found$"):
+            await bot.copy_message(DESK, CHAT, person["message_id"], message_thread_id=thread)
+        with pytest.raises(BadRequest, match="^Message thread not found$"):
+            await bot.send_photo(DESK, "AgACAgQAAxkBAAIphoto", message_thread_id=thread)
+        with pytest.raises(BadRequest, match="^Message thread not found$"):
+            await bot.send_document(DESK, b"%PDF", filename="a.pdf", message_thread_id=thread)
+    for call in (bot.edit_forum_topic, bot.close_forum_topic, bot.reopen_forum_topic):
+        with pytest.raises(BadRequest, match="^Topic_id_invalid$"):
+            await call(DESK, desk)
+    with pytest.raises(BadRequest, match="^Message to copy not found$"):  # its messages went too
+        await bot.copy_message(CHAT, DESK, agent_line["message_id"])
+    assert tg.topics(DESK) == []
+    assert tg.outbox(DESK) == []
+    await bot.send_message(DESK, "the general topic still works")
+
+
+async def test_closing_and_reopening_a_topic(tg: TelegramEmulator, bot: Bot, desk: int) -> None:
+    await bot.close_forum_topic(DESK, desk)
+    [topic] = tg.topics(DESK)
+    with pytest.raises(BadRequest, match="^Topic_not_modified$"):
+        await bot.close_forum_topic(DESK, desk)
+    await bot.send_message(DESK, "Case closed", message_thread_id=desk)  # an admin still may
+    await bot.reopen_forum_topic(DESK, desk)
+    with pytest.raises(BadRequest, match="^Topic_not_modified$"):
+        await bot.reopen_forum_topic(DESK, desk)
+    await bot.edit_forum_topic(DESK, desk, name="Wanjiku K. (done)")
+
+    assert topic == {
+        "message_thread_id": desk,
+        "name": "Wanjiku Kamau",
+        "icon_color": 7322096,
+        "is_closed": True,
+    }
+    assert tg.topics(DESK)[0]["is_closed"] is False
+    assert tg.topics(DESK)[0]["name"] == "Wanjiku K. (done)"
+    assert [m["plain_text"] for m in tg.outbox(DESK)] == ["Case closed"]
+
+
+async def test_an_agent_closing_a_topic_in_the_app(
+    tg: TelegramEmulator, bot: Bot, desk: int
+) -> None:
+    admin = tg.add_member(DESK, {"first_name": "Amina"}, status="administrator")
+
+    closed = tg.close_topic(DESK, desk)
+    with pytest.raises(ValueError, match="closed"):
+        tg.push_group_message(DESK, "a member may not write here", thread_id=desk)
+    tg.push_group_message(DESK, "an admin may", thread_id=desk, user=admin)
+    [service, by_admin] = await bot.get_updates()
+
+    assert service.update_id == closed
+    assert service.message.forum_topic_closed is not None
+    assert service.message.message_thread_id == desk
+    assert by_admin.message.from_user.first_name == "Amina"
+    assert tg.topics(DESK)[0]["is_closed"] is True
+    with pytest.raises(BadRequest, match="^Topic_not_modified$"):
+        await bot.close_forum_topic(DESK, desk)
+
+
+async def test_chat_members_and_the_desk_as_get_chat_shows_it(
+    tg: TelegramEmulator, bot: Bot, desk: int
+) -> None:
+    admin = tg.add_member(DESK, {"first_name": "Amina", "username": "amina_k"}, "administrator")
+    leaver = tg.add_member(DESK)
+    tg.remove_member(DESK, leaver["id"])
+
+    me = await bot.get_chat_member(DESK, bot.id)
+    agent = await bot.get_chat_member(DESK, 42_000_001)
+    promoted = await bot.get_chat_member(DESK, admin["id"])
+    gone = await bot.get_chat_member(DESK, leaver["id"])
+    stranger = await bot.get_chat_member(DESK, 777)
+    chat = await bot.get_chat(DESK)
+
+    assert (me.status, me.can_manage_topics) == ("administrator", True)
+    assert (agent.status, agent.user.username) == ("member", "agent_otieno")
+    assert (promoted.status, promoted.user.username) == ("administrator", "amina_k")
+    assert admin["is_bot"] is False
+    assert admin["id"] not in (42_000_001, leaver["id"])
+    assert gone.status == "left"
+    assert (stranger.status, stranger.user.id) == ("left", 777)
+    assert (chat.id, chat.type, chat.is_forum, chat.title) == (
+        DESK,
+        "supergroup",
+        True,
+        "Agents' desk",
+    )
+
+
+async def test_group_messages_and_commands_in_a_topic(
+    tg: TelegramEmulator, bot: Bot, desk: int
+) -> None:
+    agent = tg.add_member(DESK, {"first_name": "Baraka"})
+    claim = "/claim@ecitizen_migration_bot"
+    tg.push_group_message(DESK, f"{claim} now", thread_id=desk, user=agent)
+    tg.push_group_message(DESK, "/status", thread_id=desk, anonymous=True)
+    tg.push_group_message(DESK, "in the general topic")
+    tg.push_group_photo(DESK, thread_id=desk, caption="scan")
+    tg.push_voice(CHAT, duration=7)
+    updates = [u.message for u in await bot.get_updates()]
+    command, anonymous, general, photo, voice = updates
+
+    assert command.text == f"{claim} now"
+    assert [(e.type, e.offset, e.length) for e in command.entities] == [
+        ("bot_command", 0, len(claim))
+    ]
+    assert (command.message_thread_id, command.is_topic_message) == (desk, True)
+    assert command.from_user.id == agent["id"]
+    assert command.chat.is_forum is True
+    assert anonymous.sender_chat.id == DESK
+    assert anonymous.from_user.username == "GroupAnonymousBot"
+    assert anonymous.entities[0].length == len("/status")
+    assert (general.message_thread_id, general.is_topic_message) == (None, None)
+    assert general.from_user.id == 42_000_001
+    assert (photo.caption, photo.message_thread_id, len(photo.photo)) == ("scan", desk, 3)
+    assert (voice.chat.id, voice.voice.duration.total_seconds()) == (CHAT, 7)
+
+
+async def test_control_api_for_the_desk() -> None:
+    async with (
+        TelegramEmulator(token=None, enable_control_api=True) as tg,
+        aiohttp.ClientSession() as session,
+    ):
+        control = f"{tg.url}/control"
+        async with session.post(f"{control}/add_group", json={"chat_id": DESK, "is_forum": True}):
+            pass
+        async with session.post(
+            f"{tg.base_url}77:any/createForumTopic", data={"chat_id": DESK, "name": "Case"}
+        ) as resp:
+            thread = (await resp.json())["result"]["message_thread_id"]
+        text = {"chat_id": DESK, "text": "/claim", "thread_id": thread}
+        async with session.post(f"{control}/push_group_message", json=text) as resp:
+            pushed_ok = (await resp.json())["ok"]
+        where = {"chat_id": DESK, "message_thread_id": thread}
+        async with session.post(f"{control}/close_topic", json=where):
+            pass
+        async with session.get(f"{control}/topics?chat_id={DESK}") as resp:
+            [topic] = (await resp.json())["result"]
+        async with session.post(f"{control}/delete_topic", json=where):
+            pass
+        async with session.get(f"{control}/topics?chat_id={DESK}") as resp:
+            after = (await resp.json())["result"]
+
+    assert pushed_ok is True
+    assert (topic["name"], topic["is_closed"]) == ("Case", True)
+    assert after == []
+
+
+# ---------------------------------------------------------------- Telegram's per-group limit
+
+
+async def test_the_group_limit_refuses_the_message_over_the_window_until_it_frees(
+    tg: TelegramEmulator, bot: Bot, desk: int
+) -> None:
+    tg.group_rate_limit(3, 0.5)
+    for n in range(3):
+        await bot.send_message(DESK, f"m{n}", message_thread_id=desk)
+    with pytest.raises(RetryAfter) as refused:
+        await bot.send_message(DESK, "one too many", message_thread_id=desk)
+    wait = refused.value.retry_after.total_seconds()
+    await asyncio.sleep(wait)
+    await bot.send_message(DESK, "after the window", message_thread_id=desk)
+
+    assert 0 < wait <= 0.5
+    [rejected] = tg.rejected("sendMessage")
+    assert rejected.error["parameters"]["retry_after"] == wait
+    assert rejected.error["description"] == f"Too Many Requests: retry after {wait:g}"
+    assert [m["plain_text"] for m in tg.outbox(DESK)] == ["m0", "m1", "m2", "after the window"]
+    assert [c.status for c in tg.calls("sendMessage")] == [200, 200, 200, 429, 200]
+
+
+async def test_every_message_making_call_counts_and_a_refused_one_changes_nothing(
+    tg: TelegramEmulator, bot: Bot, desk: int
+) -> None:
+    source, second = (pushed(tg, tg.push_text(CHAT, t)) for t in ("hi", "again"))
+    tg.group_rate_limit(3, 0.5)
+    with pytest.raises(BadRequest):  # a refused send is no message: it does not count
+        await bot.send_message(DESK, "x", message_thread_id=4242)
+    await bot.copy_message(DESK, CHAT, source["message_id"], message_thread_id=desk)
+    await bot.create_forum_topic(DESK, "Second person")
+
+    with pytest.raises(RetryAfter):  # two copies where one message is left: none is made
+        await bot.copy_messages(DESK, CHAT, [source["message_id"], second["message_id"]])
+    await bot.send_message(DESK, "the last one", message_thread_id=desk)
+    with pytest.raises(RetryAfter):
+        await bot.send_photo(DESK, "AgACAgQAAxkBAAIphoto", message_thread_id=desk)
+    with pytest.raises(RetryAfter):
+        await bot.create_forum_topic(DESK, "Third person")
+    await bot.close_forum_topic(DESK, desk)  # no message: not limited
+    for n in range(5):  # private chats are not limited
+        await bot.send_message(CHAT, f"private {n}")
+
+    assert [m["method"] for m in tg.outbox(DESK)] == ["copyMessage", "sendMessage"]
+    assert [t["name"] for t in tg.topics(DESK)] == ["Wanjiku Kamau", "Second person"]
+    assert [c.method for c in tg.rejected()] == ["copyMessages", "sendPhoto", "createForumTopic"]
+    assert len(tg.outbox(CHAT)) == 5
+
+
+async def test_the_group_limit_is_off_by_default_and_when_set_to_zero(
+    tg: TelegramEmulator, bot: Bot, desk: int
+) -> None:
+    for n in range(25):
+        await bot.send_message(DESK, f"m{n}")
+    tg.group_rate_limit(1, 60)
+    tg.group_rate_limit(0, 60)
+    for n in range(3):
+        await bot.send_message(DESK, f"again {n}")
+
+    assert len(tg.outbox(DESK)) == 28
+    assert tg.rejected() == []
