@@ -30,6 +30,7 @@ _EMAIL_CANDIDATE_RE = re.compile(r"[^\s@<>()\[\]{},;:\"'=]+@[^\s@<>()\[\]{},;:\"
 _SQL_PARAMETERS_RE = re.compile(r"\[parameters: [^\n]*")
 _SQL_PARAMETERS_MASKED = "[parameters: masked]"
 _PHONE_SEPARATORS = re.compile(r"[\s\-]")
+_SPACES = re.compile(r"(\s+)")
 
 
 def mask_tail(value: str, keep: int = 2) -> str:
@@ -81,7 +82,15 @@ def _masked_email(match: re.Match[str]) -> str:
 def _masked_phone(match: re.Match[str]) -> str:
     text = match.group(0)
     digits = sum(ch.isdigit() for ch in text)
-    return mask_phone(text) if digits in _PHONE_DIGITS else text
+    if digits in _PHONE_DIGITS:
+        return mask_phone(text)
+    if digits > _PHONE_DIGITS.stop - 1 and _SPACES.search(text):
+        # Too long for one phone: numbers written side by side ("+2547… 07…"), each its own.
+        return "".join(
+            part if _SPACES.fullmatch(part) else _PHONE_RE.sub(_masked_phone, part)
+            for part in _SPACES.split(text)
+        )
+    return text
 
 
 def scrub(text: str) -> str:

@@ -63,3 +63,9 @@ def test_a_database_error_does_not_repeat_the_values_it_was_given() -> None:
         "[parameters: masked]\n"
         "(Background on this error at: https://sqlalche.me/e/20/gkpj)"
     )
+
+
+def test_numbers_written_side_by_side_are_each_masked() -> None:
+    # One match too long for a phone must not leave both numbers in clear.
+    assert scrub("+254712345678 0712345678") == "***********78 ********78"
+    assert scrub("id 23456789 0712345678") == "id ******89 ********78"
