@@ -86,6 +86,17 @@ class Entity(StrEnum):
     TRAINING_SESSION = "training_session"
     TRAINING_WAITLIST = "training_waitlist"
     TRAINING_REFERENCE = "training_reference"
+    HANDOFF_REASON = "handoff_reason"
+
+
+class HandoffReason(StrEnum):
+    """Why a person is handed to an agent (the ``handoff_reason`` entity of
+    ``/human_handoff``; typed requests carry none and count as ASKED)."""
+
+    ASKED = "asked"  # the person asked in words ("agent please", "nataka kuongea na mtu")
+    MISSES = "misses"  # the button offered after two misses in a row
+    COMMAND = "command"  # the gateway's /agent command
+    GAVE_UP = "gave_up"  # the button offered where the assistant gave up (e.g. a failed look-up)
 
 
 class Custom(StrEnum):
@@ -94,6 +105,7 @@ class Custom(StrEnum):
     REQUEST_CONTACT = "request_contact"  # text + a one-tap "share my phone" keyboard
     REMOVE_KEYBOARD = "remove_keyboard"  # text, and the share keyboard goes away
     DOCUMENT = "document"  # a file: filename, mime_type, content_base64, caption
+    HANDOFF = "handoff"  # hand this chat to an agent: see handoff_request
 
 
 def payload(intent: str, entities: Mapping[str, str] | None = None) -> str:
@@ -149,6 +161,70 @@ def document(filename: str, mime_type: str, content: bytes, caption: str) -> dic
         "content_base64": base64.b64encode(content).decode("ascii"),
         "caption": caption,
     }
+
+
+# --- the handoff request ------------------------------------------------------------------
+#
+# The action that takes "talk to a person" answers with one custom reply; the gateway, which
+# owns the agents' desk, asks what it is about and opens the handoff. The transcript is
+# masked by the action (IDs, phones, KRA PINs, e-mails) before it leaves the action server.
+
+HANDOFF_TRANSCRIPT_TURNS = 10
+HANDOFF_TURN_CHARS = 500
+
+
+@dataclass(frozen=True)
+class TranscriptLine:
+    """One message of the conversation before the handoff, already masked."""
+
+    speaker: str  # "person" or "assistant"
+    text: str
+
+
+@dataclass(frozen=True)
+class HandoffRequest:
+    """What the gateway needs to open a handoff, as the action server saw the conversation."""
+
+    lang: str
+    reason: HandoffReason
+    transcript: tuple[TranscriptLine, ...] = ()
+    proven_id: str | None = None  # the masked national ID proven in this conversation, if any
+
+
+def handoff_request(request: HandoffRequest) -> dict[str, Any]:
+    lines = request.transcript[-HANDOFF_TRANSCRIPT_TURNS:]
+    return {
+        "type": Custom.HANDOFF.value,
+        "lang": request.lang,
+        "reason": request.reason.value,
+        "transcript": [
+            {"speaker": line.speaker, "text": line.text[:HANDOFF_TURN_CHARS]} for line in lines
+        ],
+        "proven_id": request.proven_id,
+    }
+
+
+def parse_handoff_request(custom: Mapping[str, Any]) -> HandoffRequest | None:
+    """The request in a custom reply, or None when it is not one (or malformed)."""
+    if custom.get("type") != Custom.HANDOFF.value:
+        return None
+    raw_reason = custom.get("reason")
+    known = {reason.value for reason in HandoffReason}
+    reason = HandoffReason(raw_reason) if raw_reason in known else HandoffReason.ASKED
+    lang = custom.get("lang") if custom.get("lang") in ("en", "sw") else "en"
+    raw_lines = custom.get("transcript")
+    lines = [
+        TranscriptLine(
+            "assistant" if item.get("speaker") == "assistant" else "person",
+            item["text"][:HANDOFF_TURN_CHARS],
+        )
+        for item in (raw_lines if isinstance(raw_lines, list) else [])
+        if isinstance(item, Mapping) and isinstance(item.get("text"), str) and item["text"]
+    ][-HANDOFF_TRANSCRIPT_TURNS:]
+    proven = custom.get("proven_id")
+    return HandoffRequest(
+        str(lang), reason, tuple(lines), proven if isinstance(proven, str) and proven else None
+    )
 
 
 # --- the contact claim --------------------------------------------------------------------

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 from functools import lru_cache
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AnyHttpUrl, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///var/assistant.db"
 
@@ -25,7 +25,14 @@ class Settings(BaseSettings):
     webhook_listen: str = "0.0.0.0"
     webhook_port: int = 8443
 
-    support_chat_id: int | None = None
+    # The agents' desk: one or more forum supergroups, comma-separated (SUPPORT_CHAT_ID).
+    support_chat_id: Annotated[tuple[int, ...], NoDecode] = ()
+    support_hours: str = "Mon-Fri 08:00-17:00"  # Africa/Nairobi; Kenyan public holidays closed
+    support_escalate_minutes: int = Field(default=10, ge=1)  # unclaimed this long → reminder
+    support_block_hours: int = Field(default=24, ge=1)  # /block stops relaying for this long
+    # Telegram lets a bot send about 20 messages a minute into one group.
+    support_group_messages: int = Field(default=20, ge=1)
+    support_group_seconds: float = Field(default=60.0, gt=0)
 
     database_url: str = DEFAULT_DATABASE_URL
     rasa_url: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:5005")
@@ -110,7 +117,26 @@ class Settings(BaseSettings):
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
 
-    @field_validator("support_chat_id", "assistant_now", "status_api_url", mode="before")
+    @field_validator("support_chat_id", mode="before")
+    @classmethod
+    def _chat_ids(cls, value: object) -> object:
+        """``-1001,-1002`` → (-1001, -1002); every desk is a group (a negative id)."""
+        if isinstance(value, int):
+            value = str(value)
+        if isinstance(value, str):
+            parts = [part.strip() for part in value.split(",") if part.strip()]
+            try:
+                ids = tuple(int(part) for part in parts)
+            except ValueError:
+                raise ValueError(
+                    "SUPPORT_CHAT_ID: comma-separated chat ids, e.g. -1001234567890"
+                ) from None
+            if any(chat_id >= 0 for chat_id in ids):
+                raise ValueError("SUPPORT_CHAT_ID: a group's chat id is negative")
+            return tuple(dict.fromkeys(ids))
+        return value
+
+    @field_validator("assistant_now", "status_api_url", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
