@@ -16,7 +16,7 @@ from telegram.ext import (
     TypeHandler,
 )
 
-from bot import handlers, reminders, retention, sms_outbox
+from bot import desk, handlers, reminders, retention, sms_outbox
 from bot.context import GatewayContext, GatewayState, chat_state
 from bot.conversation import Conversation
 from bot.handlers import throttle
@@ -32,6 +32,7 @@ COMMANDS = [
     BotCommand("start", "Start / Anza"),
     BotCommand("faq", "Topics / Mada"),
     BotCommand("language", "English / Kiswahili"),
+    BotCommand("agent", "Talk to a person / Ongea na mtu"),
     BotCommand("help", "Help / Msaada"),
 ]
 
@@ -100,6 +101,9 @@ def build_application(settings: Settings) -> Application:
         application.bot_data["gateway"] = GatewayState(
             settings, rasa, Conversation(rasa), engine, create_session_factory(engine)
         )
+        application.bot_data["gateway"].desk = desk.start(
+            application, application.bot_data["gateway"]
+        )
         reminders.schedule(application, settings)
         retention.schedule(application)
         application.bot_data["sms_outbox"] = sms_outbox.schedule(
@@ -111,6 +115,8 @@ def build_application(settings: Settings) -> Application:
     async def post_shutdown(application: Application) -> None:
         state: GatewayState | None = application.bot_data.get("gateway")
         if state is not None:
+            if state.desk is not None:
+                await state.desk.stop()
             await state.rasa.close()
             await state.engine.dispose()
         outbox: sms_outbox.Outbox | None = application.bot_data.get("sms_outbox")
@@ -122,7 +128,13 @@ def build_application(settings: Settings) -> Application:
         .token(settings.telegram_bot_token.get_secret_value())
         .base_url(settings.telegram_base_url)
         .persistence(chat_state(settings))
-        .rate_limiter(AIORateLimiter(max_retries=5))
+        .rate_limiter(
+            AIORateLimiter(
+                group_max_rate=settings.support_group_messages,
+                group_time_period=settings.support_group_seconds,
+                max_retries=5,
+            )
+        )
         .concurrent_updates(throttle.chat_turns(settings, slots=64))
         .context_types(ContextTypes(context=GatewayContext))
         .post_init(post_init)
@@ -130,7 +142,7 @@ def build_application(settings: Settings) -> Application:
         .build()
     )
     application.add_handler(TypeHandler(Update, _ignore_other_updates), group=-2)
-    handlers.register(application)
+    handlers.register(application, settings)
     return application
 
 

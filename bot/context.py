@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from telegram.ext import CallbackContext, ExtBot, PersistenceInput, PicklePersistence
@@ -14,6 +15,9 @@ from bot.render import ChatButtons
 from ntsa_assistant.core.settings import Settings
 from ntsa_assistant.storage.engine import SessionFactory
 
+if TYPE_CHECKING:
+    from bot.desk.relay import DeskRelay
+
 
 @dataclass
 class GatewayState:
@@ -23,7 +27,8 @@ class GatewayState:
     rasa: RasaClient
     conversation: Conversation
     engine: AsyncEngine
-    sessions: SessionFactory  # the database (reminders, promotion notices)
+    sessions: SessionFactory  # the database (reminders, promotion notices, handoffs)
+    desk: DeskRelay | None = None  # the agents' desk outbox, when SUPPORT_CHAT_ID is set
 
 
 def chat_state(settings: Settings) -> PicklePersistence:

@@ -17,6 +17,7 @@ from telegram.ext import (
 
 from bot.context import GatewayContext
 from bot.conversation import Reply
+from bot.desk import person
 from bot.handlers.scope import USER_CHATS, is_user_chat
 from bot.render import send_replies
 from ntsa_assistant import protocol
@@ -44,7 +45,11 @@ async def _answer(
     chat_id = update.effective_chat.id
     await context.bot.send_chat_action(chat_id, ChatAction.TYPING)
     replies: list[Reply] = await produce()
-    await send_replies(context.bot, chat_id, replies, context.buttons)
+    handoffs = [protocol.parse_handoff_request(reply.custom) for reply in replies]
+    others = [reply for reply, handoff in zip(replies, handoffs, strict=True) if handoff is None]
+    await send_replies(context.bot, chat_id, others, context.buttons)
+    if request := next((handoff for handoff in handoffs if handoff is not None), None):
+        await person.start(update, context, request)
 
 
 async def on_text(update: Update, context: GatewayContext) -> None:

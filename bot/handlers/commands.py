@@ -10,6 +10,7 @@ from telegram import Update
 from telegram.ext import BaseHandler, CommandHandler
 
 from bot.context import GatewayContext
+from bot.desk import person
 from bot.handlers.chat import relay_payload
 from bot.handlers.scope import USER_CHATS
 from ntsa_assistant import protocol
@@ -56,6 +57,7 @@ def handlers() -> list[BaseHandler]:
     result: list[BaseHandler] = [
         CommandHandler("start", start, filters=USER_CHATS),
         CommandHandler(["help", "msaada"], help_, filters=USER_CHATS),
+        CommandHandler(["agent", "mhudumu"], person.agent_command, filters=USER_CHATS),
     ]
     result += [
         CommandHandler(name, _to_rasa(payload), filters=USER_CHATS)

@@ -31,8 +31,7 @@ def is_user_chat(update: Update) -> bool:
 
 def desk_chat_ids(settings: Settings) -> frozenset[int]:
     """The agents' desk group(s); empty when none is configured."""
-    desk = settings.support_chat_id
-    return frozenset() if desk is None else frozenset({desk})
+    return frozenset(settings.support_chat_id)
 
 
 def desk_filter(settings: Settings) -> filters.BaseFilter:

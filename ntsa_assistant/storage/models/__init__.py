@@ -3,6 +3,14 @@ importing this package registers every table on ``Base.metadata`` (Alembic needs
 
 from ntsa_assistant.storage.models.base import Base, Language, UtcDateTime
 from ntsa_assistant.storage.models.faq import FaqFeedback
+from ntsa_assistant.storage.models.handoff import (
+    CloseReason,
+    DeskItemKind,
+    DeskOutbox,
+    DeskTopic,
+    Handoff,
+    HandoffState,
+)
 from ntsa_assistant.storage.models.records import (
     Account,
     LinkStatus,
@@ -31,6 +39,12 @@ from ntsa_assistant.storage.models.training import (
 )
 
 __all__ = [
+    "HandoffState",
+    "Handoff",
+    "DeskTopic",
+    "DeskOutbox",
+    "DeskItemKind",
+    "CloseReason",
     "Account",
     "Audience",
     "Base",
