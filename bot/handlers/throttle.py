@@ -16,7 +16,7 @@ import logging
 import time
 import weakref
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from typing import Any
 
 from telegram import Update
@@ -86,6 +86,17 @@ def _chat_id(update: object) -> int | None:
     return None
 
 
+def _desk_topic(update: Update) -> tuple[int, int] | None:
+    """A group's (chat, topic): the only group that gets this far is an agents' desk, where
+    many agents write at once and each topic is its own conversation, kept in order but
+    never burst-limited (bot/desk/agents.py)."""
+    chat, message = update.effective_chat, update.effective_message
+    if chat is None or chat.type == chat.PRIVATE:
+        return None
+    thread = message.message_thread_id if message is not None else None
+    return chat.id, thread or 0
+
+
 class ChatTurns(BaseUpdateProcessor):
     """Per-chat order and burst limit, with ``slots`` turns of all chats at work at once."""
 
@@ -94,7 +105,9 @@ class ChatTurns(BaseUpdateProcessor):
         self._slot_count = slots
         self._slots: asyncio.Semaphore | None = None
         self._limit = limit
-        self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._locks: weakref.WeakValueDictionary[Hashable, asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
         self._waiting: dict[int, int] = {}
         self._verdicts: dict[int, Verdict] = {}
 
@@ -118,6 +131,10 @@ class ChatTurns(BaseUpdateProcessor):
                 await coroutine
             return
         assert isinstance(update, Update)
+        if (topic := _desk_topic(update)) is not None:
+            async with self._lock(topic), self._slots:
+                await coroutine
+            return
         waiting = self._waiting.get(chat_id, 0)
         verdict = self._limit.verdict(chat_id, waiting)
         if verdict is not Verdict.ADMIT:
@@ -138,10 +155,10 @@ class ChatTurns(BaseUpdateProcessor):
             if not self._waiting[chat_id]:
                 del self._waiting[chat_id]
 
-    def _lock(self, chat_id: int) -> asyncio.Lock:
-        lock = self._locks.get(chat_id)
+    def _lock(self, key: Hashable) -> asyncio.Lock:
+        lock = self._locks.get(key)
         if lock is None:
-            lock = self._locks[chat_id] = asyncio.Lock()
+            lock = self._locks[key] = asyncio.Lock()
         return lock
 
 

@@ -240,11 +240,7 @@ async def choose(
             _enqueue_rename(db, row, desk_topic.label, now)
             return HandoffView.of(row)
 
-    found = await my_registrations(sessions, await _chat_of(sessions, handoff_id), now)
-    registrations = tuple(
-        CardRegistration(r.training_session.title, r.training_session.starts_at, r.status.value)
-        for r in found
-    )
+    registrations = await _registrations(sessions, handoff_id, now)
     view = await retry_if_locked(attempt)
     if view is None:
         return None
@@ -252,6 +248,17 @@ async def choose(
         position = await _position(db, view)
         estimate = await _estimate(db, now)
     return Queued(view, position, None if estimate is None else estimate * position)
+
+
+async def _registrations(
+    sessions: SessionFactory, handoff_id: int, now: datetime
+) -> tuple[CardRegistration, ...]:
+    """The person's training registrations, as the card lists them."""
+    found = await my_registrations(sessions, await _chat_of(sessions, handoff_id), now)
+    return tuple(
+        CardRegistration(r.training_session.title, r.training_session.starts_at, r.status.value)
+        for r in found
+    )
 
 
 async def _chat_of(sessions: SessionFactory, handoff_id: int) -> int:
@@ -294,7 +301,7 @@ async def _least_busy(db: AsyncSession, desks: Sequence[int]) -> int:
         .where(Handoff.state.in_(QUEUED_STATES), Handoff.desk_chat_id.in_(desks))
         .group_by(Handoff.desk_chat_id)
     )
-    counts = {desk: count for desk, count in result.tuples()}
+    counts = {desk: count for desk, count in result.all()}
     return min(desks, key=lambda desk: (counts.get(desk, 0), desks.index(desk)))
 
 
@@ -334,7 +341,7 @@ async def _estimate(db: AsyncSession, now: datetime) -> int | None:
             .order_by(Handoff.claimed_at.desc())
             .limit(ESTIMATE_SAMPLE)
         )
-    ).tuples()
+    ).all()
     waits = [
         (claimed - queued).total_seconds()
         for queued, claimed in rows
@@ -549,7 +556,11 @@ async def set_thread(
             )
             await db.execute(
                 update(Handoff)
-                .where(Handoff.chat_id == chat_id, Handoff.desk_chat_id == desk_chat_id)
+                .where(
+                    Handoff.chat_id == chat_id,
+                    Handoff.desk_chat_id == desk_chat_id,
+                    Handoff.state.in_(OPEN_STATES),
+                )
                 .values(thread_id=thread_id)
             )
 
@@ -565,6 +576,7 @@ async def thread_of(sessions: SessionFactory, chat_id: int) -> tuple[int, int | 
 
 async def recard(sessions: SessionFactory, handoff_id: int, now: datetime) -> None:
     """The topic was lost and made anew: the open handoff's card and name go there again."""
+    registrations = await _registrations(sessions, handoff_id, now)
 
     async def attempt() -> None:
         async with sessions() as db, db.begin():
@@ -573,7 +585,7 @@ async def recard(sessions: SessionFactory, handoff_id: int, now: datetime) -> No
                 return
             topic = await db.get(DeskTopic, row.chat_id)
             label = topic.label if topic else str(row.chat_id)
-            card = _card(row, label, (), open_now=True)
+            card = _card(row, label, registrations, open_now=True)
             _enqueue(db, row, DeskItemKind.CARD, now, text=card)
             _enqueue_rename(db, row, label, now)
 
@@ -757,7 +769,9 @@ async def open_handoffs(sessions: SessionFactory, now: datetime) -> list[OpenHan
     async with sessions() as db:
         rows = list(
             await db.scalars(
-                select(Handoff).where(Handoff.state.in_(OPEN_STATES)).order_by(Handoff.asked_at)
+                select(Handoff)
+                .where(Handoff.state.in_(OPEN_STATES))
+                .order_by(func.coalesce(Handoff.queued_at, Handoff.asked_at), Handoff.id)
             )
         )
         result = await db.execute(
@@ -765,7 +779,7 @@ async def open_handoffs(sessions: SessionFactory, now: datetime) -> list[OpenHan
             .where(DeskOutbox.sent_at.is_(None))
             .group_by(DeskOutbox.handoff_id)
         )
-        pending = {handoff_id: count for handoff_id, count in result.tuples()}
+        pending = {handoff_id: count for handoff_id, count in result.all()}
     return [
         OpenHandoff(
             HandoffView.of(row),
