@@ -14,6 +14,7 @@ from ntsa_assistant.cli.common import EXIT_OK, Subparsers, open_sessions, shown_
 from ntsa_assistant.core.clock import Clock
 from ntsa_assistant.core.settings import Settings
 from ntsa_assistant.faq import retention as faq_retention
+from ntsa_assistant.handoff import retention as handoff_retention
 from ntsa_assistant.status import retention as status_retention
 from ntsa_assistant.storage.engine import SessionFactory
 from ntsa_assistant.training import retention as training_retention
@@ -34,6 +35,12 @@ async def purge_all(
     )
     counts |= await faq_retention.purge(
         sessions, now, faq_retention.FaqRetention.from_settings(settings), dry_run=dry_run
+    )
+    counts |= await handoff_retention.purge(
+        sessions,
+        now,
+        handoff_retention.HandoffRetention.from_settings(settings),
+        dry_run=dry_run,
     )
     return counts
 
@@ -63,7 +70,8 @@ def add_purge_parser(subparsers: Subparsers) -> None:
         "purge",
         help="delete personal data older than its retention period",
         description="Deletes one-time codes, queued texts, limit events, ownership proofs, "
-        "audit rows, finished registrations and notices, and FAQ page votes older than their "
+        "audit rows, finished registrations and notices, FAQ page votes, closed handoffs and "
+        "sent desk messages older than their "
         "retention periods (RETENTION_*_DAYS), and prints how many rows of each kind went.",
     )
     parser.add_argument(

@@ -101,6 +101,8 @@ class Settings(BaseSettings):
     retention_registrations_days: int = Field(default=90, ge=1)  # after the session ended
     retention_notices_days: int = Field(default=30, ge=1)  # finished outbox notices
     retention_feedback_days: int = Field(default=365, ge=1)  # the FAQ page's votes
+    retention_handoffs_days: int = Field(default=180, ge=1)  # closed handoffs (and topics)
+    retention_desk_outbox_days: int = Field(default=7, ge=1)  # sent desk messages (ids only)
 
     @field_validator(
         "telegram_bot_token",

@@ -151,6 +151,9 @@ async def test_purge_command_prints_counts_per_kind(
         "reminders      would purge 1",
         "registrations  would purge 2",
         "feedback       would purge 0",
+        "handoffs       would purge 0",
+        "desk_outbox    would purge 0",
+        "desk_topics    would purge 0",
     ]
     assert done_out.splitlines() == [
         f"retention purge of {shown_url(database_url)} (deleted):",
@@ -164,6 +167,9 @@ async def test_purge_command_prints_counts_per_kind(
         "reminders      purged 1",
         "registrations  purged 2",
         "feedback       purged 0",
+        "handoffs       purged 0",
+        "desk_outbox    purged 0",
+        "desk_topics    purged 0",
     ]
     assert await remaining(session_factory) == RECENT_KEPT
 
@@ -183,7 +189,8 @@ async def test_the_gateways_daily_job_purges_and_logs_only_counts(
     assert await remaining(session_factory) == RECENT_KEPT
     assert [r.getMessage() for r in caplog.records] == [
         "retention purge: codes 1, sms 1, limit_events 1, limit_locks 1, proofs 1, audit 1, "
-        "notices 2, reminders 1, registrations 2, feedback 0"
+        "notices 2, reminders 1, registrations 2, feedback 0, handoffs 0, desk_outbox 0, "
+        "desk_topics 0"
     ]
 
 
