@@ -16,17 +16,21 @@ from typing import TextIO
 from bot.conversation import Button, Conversation, Reply
 from bot.rasa_client import RasaClient
 from bot.sms_outbox import background as sms_outbox
-from ntsa_assistant.core.i18n import t
+from ntsa_assistant.core.i18n import normalise_language, t
 from ntsa_assistant.core.language import warm_up
 from ntsa_assistant.core.settings import Settings
-from ntsa_assistant.protocol import Custom, Meta
+from ntsa_assistant.handoff import texts
+from ntsa_assistant.protocol import Custom, Meta, parse_handoff_request
 
 
 def show(replies: list[Reply], out: TextIO = sys.stdout) -> list[Button]:
     """Prints the replies; returns the buttons that a number may now press."""
     buttons: list[Button] = []
     for reply in replies:
-        if reply.custom.get("type") == Custom.DOCUMENT:
+        handoff = parse_handoff_request(reply.custom)
+        if handoff is not None:  # no agents' desk in the terminal: where human help is
+            out.write("bot> " + texts.no_desk(normalise_language(handoff.lang)) + "\n")
+        elif reply.custom.get("type") == Custom.DOCUMENT:
             out.write(f"bot> [file: {reply.custom.get('filename')}]\n")
         elif reply.custom.get("text"):
             out.write(f"bot> {reply.custom['text']}\n")
