@@ -28,13 +28,14 @@ endef
 export TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
 export TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: help run test test-fast setup lint audit format model db chat-emulator bench browser clean
+.PHONY: help run test test-fast setup lint audit format model db chat-emulator bench bench-desk browser clean
 
 help:
 	@echo "make run       — start the assistant (sets up everything on first use)"
 	@echo "make test      — lint and run the whole test suite (sets up everything on first use)"
 	@echo "make test-fast — lint, then unit and database tests only (no Rasa, no model training)"
 	@echo "make bench     — measure time to ready, memory and turn latency of the whole stack"
+	@echo "make bench-desk — measure the agents' desk at Telegram's per-group limit"
 
 setup: $(STAMPS)/app $(STAMPS)/rasa $(MODEL)
 
@@ -128,6 +129,10 @@ test-fast: lint
 
 bench: setup db
 	$(APP_PY) -m tools.bench
+
+# The agents' desk at Telegram's per-group limit (about 2.5 minutes; no Rasa needed).
+bench-desk: $(STAMPS)/app
+	$(APP_PY) -m tools.bench_desk
 
 format: $(STAMPS)/app
 	$(APP_VENV)/bin/ruff format .
