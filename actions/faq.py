@@ -20,7 +20,8 @@ FALLBACK_INTENT = "nlu_fallback"
 MORE_INTENT = Intent.FAQ_MORE
 TOPIC_ENTITY = Entity.FAQ_TOPIC
 
-# Intent name -> topic. Menu topics are `faq_<topic>`; the others are listed by name.
+# Intent name -> topic. Menu topics are `faq_<topic>`; the others are listed by name
+# (human_handoff is not one: actions.handoff answers it).
 TOPIC_BY_INTENT: dict[str, Topic] = {
     **{faq.topic_command(topic): topic for topic in faq.MENU_TOPICS},
     "greet": Topic.GREET,
@@ -29,7 +30,6 @@ TOPIC_BY_INTENT: dict[str, Topic] = {
     "acknowledge": Topic.ACKNOWLEDGE,
     "bot_capabilities": Topic.CAPABILITIES,
     "out_of_scope": Topic.OUT_OF_SCOPE,
-    "human_handoff": Topic.HANDOFF,
 }
 
 

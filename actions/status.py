@@ -16,7 +16,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.language import remember_detected
-from actions.replies import send_custom
+from actions.replies import send, send_custom
 from actions.runtime import resources
 from actions.tracker import Turn, reply_language
 from ntsa_assistant import protocol
@@ -118,7 +118,9 @@ class ValidateStatusForm(FormValidationAction):
         try:
             result = await _proof_step(tracker, lang, text)
         except StatusUnavailable:
-            return _stop(dispatcher, t(lang, "status.unavailable"))
+            stopped = _stop(dispatcher, t(lang, "status.unavailable"))
+            send(dispatcher, answers.person_offer(lang))
+            return stopped
         if isinstance(result, str):
             dispatcher.utter_message(text=t(lang, result))
             return {Slot.PROOF: None}
@@ -223,6 +225,8 @@ class ActionStatusAnswer(Action):
         else:
             text = answers.compose(disclosed[0], part, lang, resources().clock.now())
         send_custom(dispatcher, protocol.remove_keyboard(text))
+        if key == "status.unavailable":
+            send(dispatcher, answers.person_offer(lang))
         return cleared
 
 

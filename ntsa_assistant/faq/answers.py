@@ -24,7 +24,7 @@ from ntsa_assistant.faq.timeline import (
     phase,
     training_state,
 )
-from ntsa_assistant.protocol import Answer, Button, Entity, Intent
+from ntsa_assistant.protocol import Answer, Button, Entity, HandoffReason, Intent
 
 
 class Channel(StrEnum):
@@ -68,6 +68,8 @@ MENU_TOPICS: tuple[Topic, ...] = (
 MENU = Intent.FAQ_MENU
 MORE = Intent.FAQ_MORE
 HUMAN = Intent.HUMAN_HANDOFF
+# The person button after two misses says why it was offered (the agent sees the reason).
+AFTER_MISSES = {Entity.HANDOFF_REASON.value: HandoffReason.MISSES.value}
 TRAINING_REGISTER = Intent.TRAINING_REGISTER
 TOPIC_PREFIX = "faq_"
 
@@ -335,7 +337,7 @@ def clarify(lang: Lang, candidates: Sequence[Topic], repeated: bool) -> Answer:
     if repeated:
         return Answer(
             ctx.text("clarify.again"),
-            buttons=(Button(ctx.text("human_button"), HUMAN), _topics_button(ctx)),
+            buttons=(Button(ctx.text("human_button"), HUMAN, AFTER_MISSES), _topics_button(ctx)),
         )
     if not candidates:
         return Answer(ctx.text("clarify.none"), buttons=(_topics_button(ctx),))

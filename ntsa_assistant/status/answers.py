@@ -1,6 +1,7 @@
 """Everything the status feature says: the status answer (:func:`compose`, a pure function
-of a status, the part asked for, the language and the time, with advice that fits the date)
-and what to tell the user after each proof step (:func:`explain`)."""
+of a status, the part asked for, the language and the time, with advice that fits the date),
+what to tell the user after each proof step (:func:`explain`), and the offer of a person
+where the check gives up (:func:`person_offer`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from datetime import datetime
 from ntsa_assistant.core.i18n import spell_date, spell_datetime, t
 from ntsa_assistant.core.masking import mask_id_number, mask_kra_pin
 from ntsa_assistant.faq import timeline
+from ntsa_assistant.protocol import Answer, Button, Entity, HandoffReason, Intent
 from ntsa_assistant.status.lookup import Part, PersonStatus
 from ntsa_assistant.status.verification import Outcome, Result
 from ntsa_assistant.storage.models import LinkStatus
@@ -121,3 +123,11 @@ def explain(result: Result, lang: str) -> str | None:
         case Outcome.LOCKED:
             assert result.retry_at is not None
             return t(lang, "status.locked", when=spell_datetime(lang, result.retry_at))
+
+
+def person_offer(lang: str) -> Answer:
+    """After the apology for a look-up that could not be done: a person may help instead
+    (the button tells the agent the assistant gave up)."""
+    entities = {Entity.HANDOFF_REASON.value: HandoffReason.GAVE_UP.value}
+    button = Button(t(lang, "status.person_button"), Intent.HUMAN_HANDOFF, entities)
+    return Answer(t(lang, "status.person_offer"), buttons=(button,))

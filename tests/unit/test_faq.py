@@ -173,6 +173,7 @@ def test_clarify_offers_topics_then_a_person() -> None:
     assert [b.intent for b in first.buttons] == ["faq_closure", "faq_login", faq.MENU]
     again = faq.clarify("sw", [Topic.CLOSURE], repeated=True)
     assert [b.intent for b in again.buttons] == [faq.HUMAN, faq.MENU]
+    assert again.buttons[0].payload == '/human_handoff{"handoff_reason":"misses"}'
     assert "bado sijaelewa" in again.text
     nothing = faq.clarify("en", [], repeated=False)
     assert [b.intent for b in nothing.buttons] == [faq.MENU]

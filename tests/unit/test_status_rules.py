@@ -8,7 +8,7 @@ import pytest
 
 from ntsa_assistant.core.clock import NAIROBI
 from ntsa_assistant.core.i18n import catalog, t
-from ntsa_assistant.status.answers import compose, pending_advice
+from ntsa_assistant.status.answers import compose, pending_advice, person_offer
 from ntsa_assistant.status.lookup import (
     OrganisationLink,
     Part,
@@ -145,3 +145,15 @@ def test_part_parse_defaults_to_everything():
     assert Part.parse("pending") is Part.PENDING
     assert Part.parse(None) is Part.ALL
     assert Part.parse("rubbish") is Part.ALL
+
+
+@pytest.mark.parametrize(
+    ("lang", "title", "words"),
+    [("en", "Talk to a person", "someone from our team"), ("sw", "Ongea na mhudumu", "mhudumu")],
+)
+def test_a_person_is_offered_where_the_check_gives_up(lang, title, words):
+    offer = person_offer(lang)
+    assert words in offer.text
+    assert [(b.title, b.payload) for b in offer.buttons] == [
+        (title, '/human_handoff{"handoff_reason":"gave_up"}')
+    ]
