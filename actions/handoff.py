@@ -21,6 +21,7 @@ from actions.replies import send_custom
 from actions.tracker import LANGUAGE_SLOT, Turn
 from ntsa_assistant import protocol
 from ntsa_assistant.core.masking import mask_id_number, scrub
+from ntsa_assistant.handoff import texts
 from ntsa_assistant.protocol import HandoffReason, HandoffRequest, TranscriptLine
 
 REQUESTED_SLOT = "requested_slot"
@@ -183,5 +184,7 @@ class ActionHumanHandoff(Action):
             transcript=transcript(tracker.events),
             proven_id=proven_id(tracker.events),
         )
+        if tracker.active_loop_name:  # and with it any share-my-phone keyboard it showed
+            send_custom(dispatcher, protocol.remove_keyboard(texts.flow_stopped(turn.language)))
         send_custom(dispatcher, protocol.handoff_request(request))
         return leave_flow(tracker.active_loop_name, tracker.slots, domain)

@@ -174,6 +174,12 @@ def no_desk(lang: Lang) -> str:
     )
 
 
+def flow_stopped(lang: Lang) -> str:
+    """A form was running when the person asked for a person: it stops (and its keyboard
+    goes), so that it does not come back by surprise after the handoff."""
+    return _text(lang, "flow_stopped")
+
+
 def desk_unavailable(lang: Lang) -> str:
     return _text(lang, "desk_unavailable")
 

@@ -15,6 +15,8 @@ import actions.status
 from actions import handoff
 from actions.handoff import ActionHumanHandoff, leave_flow, proven_id, transcript
 from actions.training import slots as training_slots
+from ntsa_assistant import protocol
+from ntsa_assistant.handoff import texts
 from ntsa_assistant.protocol import (
     HANDOFF_TRANSCRIPT_TURNS,
     HandoffReason,
@@ -350,8 +352,12 @@ async def test_during_the_status_check_the_form_ends_and_its_slots_are_cleared()
     }
     events = [user("check my status", "status_check"), user("agent please", "human_handoff")]
 
-    [message], returned = await run(tracker(events, slots=in_progress, form=actions.status.FORM))
+    [stopped, message], returned = await run(
+        tracker(events, slots=in_progress, form=actions.status.FORM)
+    )
 
+    # The share-my-phone keyboard of the status check goes, with a word on why.
+    assert stopped["custom"] == protocol.remove_keyboard(texts.flow_stopped("sw"))
     assert message["custom"]["type"] == "handoff"
     assert message["custom"]["lang"] == "sw"  # "agent please" says no language clearly
     assert returned == [
