@@ -236,3 +236,36 @@ async def test_turns_past_the_burst_are_not_queued() -> None:
     release.set()
     await asyncio.gather(*queued)
     assert turns.verdict_for(_update(3, 1)) is Verdict.ADMIT  # nothing left behind
+
+
+def _desk_update(update_id: int, thread: int) -> Update:
+    chat = Chat(id=-100_777, type=Chat.SUPERGROUP, is_forum=True)
+    message = Message(update_id, datetime.now(UTC), chat, message_thread_id=thread)
+    return Update(update_id, message=message)
+
+
+async def test_agents_in_a_desk_are_never_burst_limited_and_each_topic_keeps_its_order() -> None:
+    turns = ChatTurns(slots=8, limit=BurstLimit(burst=2, window=10))
+    await turns.initialize()
+    release, seen = asyncio.Event(), []
+
+    async def agent_turn(update: Update) -> None:
+        seen.append((update.update_id, turns.verdict_for(update)))
+        if update.effective_message.message_thread_id == 1:
+            await release.wait()
+
+    first = asyncio.create_task(
+        turns.process_update(_desk_update(1, 1), agent_turn(_desk_update(1, 1)))
+    )
+    await asyncio.sleep(0)
+    topic_one = [
+        asyncio.create_task(turns.process_update(u, agent_turn(u)))
+        for u in (_desk_update(n, 1) for n in (2, 3, 4))
+    ]
+    other_topic = _desk_update(5, 2)  # another person's topic is not held up by topic 1
+    await asyncio.wait_for(turns.process_update(other_topic, agent_turn(other_topic)), 5)
+    assert [n for n, _ in seen] == [1, 5]
+    release.set()
+    await asyncio.wait_for(asyncio.gather(first, *topic_one), 5)
+    assert [n for n, _ in seen] == [1, 5, 2, 3, 4]  # topic 1 in order
+    assert {verdict for _, verdict in seen} == {Verdict.ADMIT}  # 5 updates, burst 2: none slowed
