@@ -106,7 +106,7 @@ async def on_desk_message(update: Update, context: GatewayContext) -> None:
     try:
         await context.bot.copy_message(person, chat_id, message.message_id)
     except Forbidden:
-        await _reply(context, message, texts.desk_not_delivered())
+        await _reply(context, message, texts.desk_not_delivered(), view)
 
 
 async def _command(
@@ -124,7 +124,8 @@ async def _command(
         return
     if command.name == "claim":
         if view.state is HandoffState.CLAIMED:
-            await _reply(context, message, texts.desk_claimed(view.agent_name or "another agent"))
+            claimed_by = view.agent_name or "another agent"
+            await _reply(context, message, texts.desk_claimed(claimed_by), view)
             return
         await _claim(context, message, view, show_name=command.argument in ("name", "jina"))
     elif command.name == "done":
@@ -152,7 +153,7 @@ async def _claim(
     if claimed is None:
         return None
     await _to_person(context, message, claimed, texts.claimed(claimed.language, claimed.agent_name))
-    await _reply(context, message, texts.desk_claimed(name))
+    await _reply(context, message, texts.desk_claimed(name), claimed)
     _wake(context, claimed.desk_chat_id)
     logger.info("handoff %s claimed", claimed.id)
     return claimed
@@ -162,7 +163,9 @@ async def _done(context: GatewayContext, message: Message, view: desk.HandoffVie
     closed = await desk.close(context.gateway.sessions, view.id, CloseReason.DONE, _now(context))
     if closed is None:
         return
-    await _reply(context, message, texts.desk_closed(_agent_name(message.from_user), "done"))
+    await _reply(
+        context, message, texts.desk_closed(_agent_name(message.from_user), "done"), closed
+    )
     _wake(context, closed.desk_chat_id)
     if await _to_person(context, message, closed, texts.back_to_bot(closed.language)):
         question, markup = rating_markup(closed.language, closed.id)
@@ -177,17 +180,17 @@ async def _block(
     requests: dict[int, float] = context.bot_data.setdefault(_BLOCK_REQUESTS, {})
     if command.argument not in ("confirm", "yes"):
         requests[view.id] = time.monotonic() + texts.BLOCK_CONFIRM_MINUTES * 60
-        await _reply(context, message, texts.desk_block_confirm(settings.support_block_hours))
+        await _reply(context, message, texts.desk_block_confirm(settings.support_block_hours), view)
         return
     asked = requests.pop(view.id, None)
     if asked is None or asked < time.monotonic():
-        await _reply(context, message, texts.desk_block_confirm(settings.support_block_hours))
+        await _reply(context, message, texts.desk_block_confirm(settings.support_block_hours), view)
         return
     now = _now(context)
     until = now + timedelta(hours=settings.support_block_hours)
     await desk.block(context.gateway.sessions, view.chat_id, until)
     closed = await desk.close(context.gateway.sessions, view.id, CloseReason.BLOCKED, now)
-    await _reply(context, message, texts.desk_blocked(until))
+    await _reply(context, message, texts.desk_blocked(until), view)
     if closed is not None:
         _wake(context, closed.desk_chat_id)
         await _to_person(context, message, closed, texts.blocked(closed.language, until))
@@ -200,13 +203,20 @@ async def _to_person(
     try:
         await context.bot.send_message(view.chat_id, text)
     except Forbidden:
-        await _reply(context, message, texts.desk_not_delivered())
+        await _reply(context, message, texts.desk_not_delivered(), view)
         return False
     return True
 
 
-async def _reply(context: GatewayContext, message: Message, text: str) -> None:
-    """The bot's answer to an agent, in the same topic (rare: not through the pacer)."""
+async def _reply(
+    context: GatewayContext, message: Message, text: str, view: desk.HandoffView | None = None
+) -> None:
+    """The bot's answer to an agent, in the same topic: through the desk's paced outbox when
+    it concerns a handoff (so it never holds up what goes to the person), else at once."""
+    if view is not None:
+        await desk.notice(context.gateway.sessions, view.id, text, _now(context))
+        _wake(context, view.desk_chat_id)
+        return
     await context.bot.send_message(
         message.chat.id, text, message_thread_id=message.message_thread_id
     )
