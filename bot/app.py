@@ -128,13 +128,10 @@ def build_application(settings: Settings) -> Application:
         .token(settings.telegram_bot_token.get_secret_value())
         .base_url(settings.telegram_base_url)
         .persistence(chat_state(settings))
-        .rate_limiter(
-            AIORateLimiter(
-                group_max_rate=settings.support_group_messages,
-                group_time_period=settings.support_group_seconds,
-                max_retries=5,
-            )
-        )
+        # The one group the bot writes to is the agents' desk, paced by its own outbox
+        # (bot/desk/relay.py): PTB's per-group bucket would also hold up calls that send no
+        # message there (getChatMember) behind a busy desk, so it is off; 429s are retried.
+        .rate_limiter(AIORateLimiter(group_max_rate=0, max_retries=5))
         .concurrent_updates(throttle.chat_turns(settings, slots=64))
         .context_types(ContextTypes(context=GatewayContext))
         .post_init(post_init)
