@@ -90,8 +90,13 @@ def gateway_metadata(tracker: Tracker) -> dict[str, Any]:
 
 
 def reply_language(tracker: Tracker) -> Lang:
-    """The language of the user's latest message, else the one they chose before."""
+    """The language of the user's latest message, else the one they chose before, else
+    their Telegram app's."""
     text = tracker.latest_message.get("text")
     if protocol.is_payload(text):
         text = None  # a button payload says nothing about the user's language
-    return choose_language(text, tracker.get_slot(LANGUAGE_SLOT))
+    chosen = tracker.get_slot(LANGUAGE_SLOT)
+    if not chosen:  # nothing chosen or written yet: the language of their Telegram app
+        telegram = (tracker.latest_message.get("metadata") or {}).get(protocol.Meta.USER_LANGUAGE)
+        chosen = telegram if isinstance(telegram, str) else None
+    return choose_language(text, chosen)

@@ -21,6 +21,7 @@ from telegram.ext import ApplicationHandlerStop, BaseHandler, TypeHandler
 
 from bot.context import GatewayContext
 from bot.handlers.scope import is_user_chat
+from bot.metadata import base_metadata
 from ntsa_assistant import protocol
 from ntsa_assistant.core.clock import Clock
 from ntsa_assistant.core.i18n import Lang, normalise_language
@@ -92,7 +93,7 @@ async def agent_command(update: Update, context: GatewayContext) -> None:
             protocol.Intent.HUMAN_HANDOFF,
             {protocol.Entity.HANDOFF_REASON: protocol.HandoffReason.COMMAND},
         ),
-        {protocol.Meta.CHANNEL: "telegram"},
+        base_metadata(update),
         context.language_hint,
     )
     found = [protocol.parse_handoff_request(reply.custom) for reply in replies]
@@ -153,10 +154,11 @@ async def _on_button(update: Update, context: GatewayContext, data: str) -> None
     elif data.startswith(RATE):
         handoff_id, _, rating = data.removeprefix(RATE).partition(":")
         if handoff_id.isdigit() and rating.isdigit():
-            rated = await desk.rate(
-                sessions, chat_id, int(handoff_id), int(rating), _clock(context).now()
-            )
+            now = _clock(context).now()
+            rated = await desk.rate(sessions, chat_id, int(handoff_id), int(rating), now)
             if rated:
+                await desk.notice(sessions, int(handoff_id), texts.desk_rating(int(rating)), now)
+                _wake(context, None)
                 lang = _lang(context, update)
                 await context.bot.send_message(chat_id, texts.rating_thanks(lang, int(rating)))
                 await update.effective_message.edit_reply_markup(None)
@@ -287,7 +289,9 @@ async def _leave(update: Update, context: GatewayContext, view: desk.HandoffView
     if closed is None:
         return
     if closed.queued_at is not None:
-        await desk.notice(context.gateway.sessions, view.id, texts.desk_person_left(), now)
+        claimed = view.state is HandoffState.CLAIMED
+        told = texts.desk_person_left() if claimed else texts.desk_cancelled()
+        await desk.notice(context.gateway.sessions, view.id, told, now)
         _wake(context, closed.desk_chat_id)
     await context.bot.send_message(update.effective_chat.id, texts.left_queue(view.language))
     logger.info("handoff %s left by the person", view.id)

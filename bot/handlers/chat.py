@@ -19,6 +19,7 @@ from bot.context import GatewayContext
 from bot.conversation import Reply
 from bot.desk import person
 from bot.handlers.scope import USER_CHATS, is_user_chat
+from bot.metadata import base_metadata
 from bot.render import send_replies
 from ntsa_assistant import protocol
 from ntsa_assistant.core.i18n import t
@@ -27,15 +28,6 @@ from ntsa_assistant.core.language import detect
 logger = logging.getLogger(__name__)
 
 CONTACT_PAYLOAD = protocol.payload(protocol.Intent.CONTACT_SHARED)
-
-
-def base_metadata(update: Update) -> dict[str, Any]:
-    """What the gateway knows for sure; never anything the user typed."""
-    user = update.effective_user
-    return {
-        protocol.Meta.CHANNEL: "telegram",
-        protocol.Meta.USER_LANGUAGE: user.language_code if user else None,
-    }
 
 
 async def _answer(

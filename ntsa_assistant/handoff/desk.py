@@ -628,6 +628,21 @@ async def next_item(sessions: SessionFactory, desk_chat_id: int, now: datetime) 
             )
             if first is None:
                 return None
+            # A handoff's card goes before its other items, also when it was queued again
+            # after them (its topic was lost and is made anew).
+            card = await db.scalar(
+                select(DeskOutbox)
+                .where(
+                    DeskOutbox.handoff_id == first.handoff_id,
+                    DeskOutbox.kind == DeskItemKind.CARD,
+                    DeskOutbox.id > first.id,
+                    _pending(now),
+                )
+                .order_by(DeskOutbox.id)
+                .limit(1)
+                .with_for_update(skip_locked=True)
+            )
+            first = card if card is not None and first.kind is not DeskItemKind.CARD else first
             rows = [first]
             if first.kind is DeskItemKind.PERSON_TEXT:
                 rows = await _mergeable(db, first, now)

@@ -593,6 +593,21 @@ async def test_recard_sends_the_card_and_the_name_again(session_factory: Session
     assert shown_again == shown_first, "recard drops the training registrations (desk.py bug)"
 
 
+async def test_a_card_queued_again_goes_before_what_waited(session_factory: SessionFactory) -> None:
+    """The topic was lost while a text waited: the new topic must open with the card."""
+    queued = await queue(session_factory, 1)
+    await drain(session_factory, DESK_A)
+    await relay(session_factory, queued.handoff, "are you there?")
+    leased = await desk.next_item(session_factory, DESK_A, NOW)
+    assert leased is not None
+    await desk.set_thread(session_factory, 1, DESK_A, None)
+    await desk.recard(session_factory, queued.handoff.id, NOW)
+    await desk.release_items(session_factory, leased.ids, NOW)
+
+    kinds = [item.kind for item in await drain(session_factory, DESK_A)]
+    assert kinds == [DeskItemKind.CARD, DeskItemKind.PERSON_TEXT, DeskItemKind.RENAME]
+
+
 async def test_recard_of_a_closed_handoff_sends_nothing(session_factory: SessionFactory) -> None:
     queued = await queue(session_factory, 1)
     await drain(session_factory, DESK_A)
