@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.desk import DESK_CHAT_ID, DESK_MESSAGES, DESK_SECONDS, desk_env
 from tests.support.processes import BOT_TOKEN, LOG_DIR, RunningService, free_port
 from tests.support.telegram_emulator import TelegramEmulator
 from tools.stack import MODEL, ROOT, actions_service, gateway_service, rasa_service
@@ -68,6 +69,10 @@ async def rasa_server(action_server: RunningService) -> AsyncIterator[RunningSer
 @pytest.fixture(scope="session")
 async def telegram() -> AsyncIterator[object]:
     async with TelegramEmulator(token=BOT_TOKEN) as emulator:
+        # The agents' desk (tests/e2e/test_handoff.py), limited like Telegram's groups but
+        # over seconds rather than a minute, so pacing shows quickly.
+        emulator.add_group(DESK_CHAT_ID, "NTSA support desk", is_forum=True)
+        emulator.group_rate_limit(DESK_MESSAGES, DESK_SECONDS)
         yield emulator
 
 
@@ -87,6 +92,7 @@ async def gateway(
         "GATEWAY_STATE_PATH": str(Path(e2e_database.split(":///", 1)[1]).with_name("bot.pickle")),
         # Tests type faster than people; test_gateway.py restarts with the real burst limit.
         "CHAT_BURST_MESSAGES": "1000",
+        **desk_env(),
     }
     service = gateway_service(env=env, log_path=LOG_DIR / "bot.log")
     running = RunningService(service, "")
