@@ -110,8 +110,8 @@ async def agent_command(update: Update, context: GatewayContext) -> None:
 async def gate(update: Update, context: GatewayContext) -> None:
     """Runs before the features for every private update: handoff buttons, and the whole
     chat while a handoff is open."""
-    if not is_user_chat(update):
-        return
+    if not is_user_chat(update) or not context.gateway.settings.support_chat_id:
+        return  # without a desk no handoff is ever open (and no query is worth its cost)
     query = update.callback_query
     data = query.data if query is not None else None
     if isinstance(data, str) and data.startswith(PREFIX):
