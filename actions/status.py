@@ -20,9 +20,12 @@ from actions.replies import send, send_custom
 from actions.runtime import resources
 from actions.tracker import Turn, reply_language
 from ntsa_assistant import protocol
+from ntsa_assistant.core import typed
 from ntsa_assistant.core.i18n import t
 from ntsa_assistant.core.masking import mask_id_number
+from ntsa_assistant.core.typed import Word
 from ntsa_assistant.status import answers, verification
+from ntsa_assistant.status.answers import ProofChoice
 from ntsa_assistant.status.lookup import Part, StatusUnavailable
 from ntsa_assistant.status.verification import Outcome, Result, Verifier
 
@@ -35,7 +38,9 @@ class Slot:
 
     ID_NUMBER = "status_id_number"  # cleared as soon as the check ends, whichever way
     PROOF = "status_proof"  # "contact" / "code" once proven
-    STAGE = "status_stage"  # None, then "contact" (keyboard shown), then "code"
+    # None, then "contact" (keyboard shown), "offered" (declined to share: code offered),
+    # then "code" (a code was sent)
+    STAGE = "status_stage"
     ID_TRIES = "status_id_tries"  # badly formed IDs so far
     PART = "status_part"  # what was asked: all / validation / pending / organisations
 
@@ -48,6 +53,7 @@ class Intent:
 
 MAX_ID_TRIES = 3
 STAGE_CONTACT = "contact"
+STAGE_OFFERED = "offered"
 STAGE_CODE = "code"
 STAGE_STOPPED = "stopped"
 
@@ -95,7 +101,7 @@ class ValidateStatusForm(FormValidationAction):
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict
     ) -> dict[str, Any]:
         lang = reply_language(tracker)
-        if _intent(tracker) in Intent.CANCEL:
+        if _intent(tracker) in Intent.CANCEL or _typed_stop(str(value or "")):
             return _stop(dispatcher, t(lang, "status.cancelled"))
         id_number = verification.parse_id_number(str(value or ""))
         if id_number is None:
@@ -113,7 +119,7 @@ class ValidateStatusForm(FormValidationAction):
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict
     ) -> dict[str, Any]:
         lang, text = reply_language(tracker), str(value or "")
-        if _intent(tracker) in Intent.CANCEL:
+        if _intent(tracker) in Intent.CANCEL or _typed_cancel(tracker, text):
             return _stop(dispatcher, t(lang, "status.cancelled"))
         try:
             result = await _proof_step(tracker, lang, text)
@@ -122,9 +128,34 @@ class ValidateStatusForm(FormValidationAction):
             send(dispatcher, answers.person_offer(lang))
             return stopped
         if isinstance(result, str):
-            dispatcher.utter_message(text=t(lang, result))
-            return {Slot.PROOF: None}
+            send(dispatcher, answers.proof_reply(result, lang))
+            offered = {Slot.STAGE: STAGE_OFFERED} if result == "status.code_offer" else {}
+            return {Slot.PROOF: None, **offered}
         return _after_proof_step(dispatcher, result, lang)
+
+
+def _typed_stop(text: str) -> bool:
+    """At the ID question, "cancel", "acha", "no", "hapana" … typed instead of an ID."""
+    reading = typed.read_answer(text)
+    return reading.says(Word.CANCEL, Word.NO)
+
+
+def _proof_choice(tracker: Tracker, text: str) -> ProofChoice | None:
+    """What a typed answer chooses at the proof step (a button tap is read by its intent).
+    A number picks a button only while the buttons are the last thing shown."""
+    if Turn(tracker).is_payload:
+        return None
+    stage = tracker.get_slot(Slot.STAGE)
+    return answers.read_proof_choice(text, numbered=stage in (STAGE_CONTACT, STAGE_OFFERED))
+
+
+def _typed_cancel(tracker: Tracker, text: str) -> bool:
+    """Cancel typed; "no" cancels too once the code was offered or sent (before that, "no"
+    declines to share the phone, and the code is offered)."""
+    choice = _proof_choice(tracker, text)
+    if choice is ProofChoice.CANCEL:
+        return True
+    return choice is ProofChoice.DECLINE and tracker.get_slot(Slot.STAGE) != STAGE_CONTACT
 
 
 async def _proof_step(tracker: Tracker, lang: str, text: str) -> Result | str:
@@ -142,7 +173,11 @@ async def _proof_step(tracker: Tracker, lang: str, text: str) -> Result | str:
         if stage != STAGE_CODE:
             return "status.code_not_sent_yet"
         return await _verifier().check_code(chat, id_number, code)
-    if _intent(tracker) == Intent.SEND_CODE:
+    choice = _proof_choice(tracker, text)
+    if choice is ProofChoice.DECLINE:  # only at the contact stage (else it cancelled)
+        return "status.code_offer"
+    accepted = choice is ProofChoice.ACCEPT and stage == STAGE_OFFERED
+    if accepted or choice is ProofChoice.SEND_CODE or _intent(tracker) == Intent.SEND_CODE:
         return await _verifier().send_code(chat, id_number, lang)
     if verification.looks_like_phone(text):
         return "status.typed_phone"
@@ -184,7 +219,8 @@ class ActionAskStatusIdNumber(Action):
 
 
 class ActionAskStatusProof(Action):
-    """Shows the share-my-phone keyboard once; later turns are answered by validation."""
+    """Shows the share-my-phone keyboard once, then the code alternative and "cancel" as
+    buttons (a message carries one keyboard); later turns are answered by validation."""
 
     def name(self) -> str:
         return "action_ask_status_proof"
@@ -197,6 +233,7 @@ class ActionAskStatusProof(Action):
         lang = reply_language(tracker)
         masked = mask_id_number(str(tracker.get_slot(Slot.ID_NUMBER) or ""))
         _ask_for_contact(dispatcher, lang, t(lang, "status.ask_proof", id=masked))
+        send(dispatcher, answers.proof_reply("status.code_alternative", lang))
         return [SlotSet(Slot.STAGE, STAGE_CONTACT)]
 
 

@@ -42,6 +42,8 @@ class ValidateTrainingForm(FormValidationAction):
         tracker: Tracker,
         domain: DomainDict,
     ) -> list[str]:
+        if tracker.get_slot(s.CONFIRMED) == s.NO:
+            return []  # stopped by typing: the form ends, and submit says it stopped
         if rules.needs_kra_pin(rules.parse_audience(tracker.get_slot(s.AUDIENCE))):
             return domain_slots
         return [slot for slot in domain_slots if slot != s.KRA_PIN]
@@ -64,21 +66,46 @@ class ValidateTrainingForm(FormValidationAction):
     async def validate_training_audience(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        audience = rules.parse_audience(value)
-        return {s.AUDIENCE: audience.value if audience else None}
+        if Turn(tracker).is_payload:
+            audience = rules.parse_audience(value)
+            return {s.AUDIENCE: audience.value if audience else None}
+        if texts.read_stop(str(value)):
+            return _stopped(s.AUDIENCE)
+        typed = texts.read_audience(str(value))
+        if typed is None:
+            return self._invalid(dispatcher, tracker, s.AUDIENCE, "audience_unknown")
+        return {s.AUDIENCE: typed.value}
 
     async def validate_training_session(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
         res = resources()
+        waitlist = tracker.get_slot(s.WAITLIST) == s.YES
+        if not Turn(tracker).is_payload:  # typed: a number, a date, "waitlist", "acha"
+            if texts.read_stop(str(value)):
+                return _stopped(s.SESSION) | {s.FULL: None}
+            picked = await self._typed_session(tracker, str(value))
+            if picked is None:
+                return self._invalid(dispatcher, tracker, s.SESSION, "session_unknown")
+            value, waitlist = picked.code, picked.waitlist
         try:
             offer = await queries.choose(res.sessions, str(value), res.clock.now())
         except RegistrationError as refused:
             return self._invalid(dispatcher, tracker, s.SESSION, refused.reason) | {s.FULL: None}
         code = offer.training_session.code
-        if offer.seats_left == 0 and tracker.get_slot(s.WAITLIST) != s.YES:
+        if offer.seats_left == 0 and not waitlist:
             return {s.SESSION: None, s.FULL: code}  # the question offers the waitlist
-        return {s.SESSION: code, s.FULL: None}
+        return {s.SESSION: code, s.FULL: None} | ({s.WAITLIST: s.YES} if waitlist else {})
+
+    async def _typed_session(self, tracker: Tracker, text: str) -> texts.SessionPick | None:
+        """The session typed, read against the menu the question showed (same order)."""
+        res = resources()
+        audience = rules.parse_audience(tracker.get_slot(s.AUDIENCE))
+        lang = flow_language(tracker)
+        offers = await queries.offers(res.sessions, res.clock.now(), audience, lang)
+        full_code = tracker.get_slot(s.FULL)
+        full = next((o for o in offers if o.training_session.code == full_code), None)
+        return texts.read_session(text, offers, full)
 
     async def _checked(
         self,
@@ -96,11 +123,15 @@ class ValidateTrainingForm(FormValidationAction):
     async def validate_training_name(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
+        if texts.read_stop(str(value), free_text=True):
+            return _stopped(s.NAME)
         return await self._checked(dispatcher, tracker, s.NAME, rules.validate_name, value)
 
     async def validate_training_phone(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
+        if value != s.NOT_OWN_CONTACT and texts.read_stop(str(value)):
+            return _stopped(s.PHONE)
         if value == s.NOT_OWN_CONTACT:
             return self._invalid(dispatcher, tracker, s.PHONE, "phone_not_own") | {
                 s.PHONE_PROVEN: None
@@ -114,19 +145,35 @@ class ValidateTrainingForm(FormValidationAction):
     async def validate_training_email(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        if value == s.SKIPPED:
+        if value == s.SKIPPED or texts.read_email_skip(str(value)):
             return {s.EMAIL: s.SKIPPED}
+        if texts.read_stop(str(value)):
+            return _stopped(s.EMAIL)
         return await self._checked(dispatcher, tracker, s.EMAIL, rules.validate_email, value)
 
     async def validate_training_kra_pin(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
+        if texts.read_stop(str(value)):
+            return _stopped(s.KRA_PIN)
         return await self._checked(dispatcher, tracker, s.KRA_PIN, rules.validate_kra_pin, value)
 
     async def validate_training_confirmed(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        return {s.CONFIRMED: s.YES if value == s.YES else None}
+        if Turn(tracker).is_payload:
+            return {s.CONFIRMED: s.YES if value == s.YES else None}
+        confirmed = texts.read_confirmation(str(value))
+        if confirmed is None:
+            return self._invalid(dispatcher, tracker, s.CONFIRMED, "confirm_unclear")
+        return {s.CONFIRMED: s.YES} if confirmed else _stopped(s.CONFIRMED)
+
+
+def _stopped(slot: str) -> dict[str, Any]:
+    """Stopped by typing ("cancel", "acha", "no" at the confirmation): the answer is not
+    taken and the form ends (see ``required_slots``); submit then says it stopped and
+    saves nothing, as after the ✖ button."""
+    return {slot: None, s.CONFIRMED: s.NO}
 
 
 class _Ask(Action, ABC):

@@ -33,3 +33,4 @@ FORM_SLOTS = (
 SKIPPED = "-"  # the e-mail slot's value after "Skip"
 NOT_OWN_CONTACT = "__not_own__"  # a shared contact that is not the sender's own
 YES = "yes"
+NO = "no"  # the confirmation slot's value once the person stopped by typing

@@ -1,14 +1,18 @@
 """Everything the status feature says: the status answer (:func:`compose`, a pure function
 of a status, the part asked for, the language and the time, with advice that fits the date),
 what to tell the user after each proof step (:func:`explain`), and the offer of a person
-where the check gives up (:func:`person_offer`)."""
+where the check gives up (:func:`person_offer`); at the proof step, the code alternative
+and "cancel" as buttons, and the same choices typed (:func:`read_proof_choice`)."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
+from ntsa_assistant.core import typed
 from ntsa_assistant.core.i18n import spell_date, spell_datetime, t
 from ntsa_assistant.core.masking import mask_id_number, mask_kra_pin
+from ntsa_assistant.core.typed import Word
 from ntsa_assistant.faq import timeline
 from ntsa_assistant.protocol import Answer, Button, Entity, HandoffReason, Intent
 from ntsa_assistant.status.lookup import Part, PersonStatus
@@ -131,3 +135,64 @@ def person_offer(lang: str) -> Answer:
     entities = {Entity.HANDOFF_REASON.value: HandoffReason.GAVE_UP.value}
     button = Button(t(lang, "status.person_button"), Intent.HUMAN_HANDOFF, entities)
     return Answer(t(lang, "status.person_offer"), buttons=(button,))
+
+
+# --- the proof step's choices ------------------------------------------------------------------
+#
+# Beside the share-my-phone keyboard, the code alternative and "cancel" are inline buttons;
+# the same choices typed ("no", "code", "2", "acha") are read by :func:`read_proof_choice`.
+
+LANGUAGES = ("en", "sw")
+
+# Replies at the proof step that show the code and cancel buttons under their text.
+_WITH_CHOICES = frozenset(
+    {
+        "status.code_alternative",
+        "status.code_offer",
+        "status.proof_options",
+        "status.typed_phone",
+        "status.code_not_sent_yet",
+    }
+)
+
+
+class ProofChoice(StrEnum):
+    """What a typed answer at the proof step asks for."""
+
+    SEND_CODE = "send_code"  # the code button, or its words ("code", "nitumie code")
+    DECLINE = "decline"  # "no", "hapana", "sitaki": won't share the phone
+    ACCEPT = "accept"  # "yes", "ndiyo", "sawa": agrees to what was offered
+    CANCEL = "cancel"  # the cancel button, or "cancel", "stop", "acha"
+
+
+def proof_choices(lang: str) -> tuple[Button, Button]:
+    """The code alternative and "cancel", as buttons."""
+    return (
+        Button(t(lang, "status.code_button"), Intent.STATUS_SEND_CODE),
+        Button(t(lang, "status.cancel_button"), Intent.STATUS_CANCEL),
+    )
+
+
+def proof_reply(key: str, lang: str) -> Answer:
+    """A proof-step text by its key, with the code and cancel buttons where it offers them."""
+    buttons = proof_choices(lang) if key in _WITH_CHOICES else ()
+    return Answer(t(lang, key), buttons=buttons)
+
+
+def read_proof_choice(text: str, numbered: bool = True) -> ProofChoice | None:
+    """What ``text``, typed at the proof step, chooses; None when it chooses nothing.
+    A button's title or the code's words are read in either language (people mix them);
+    a number picks a button only where the buttons were just shown (``numbered``)."""
+    code_names = [t(lang, "status.code_button") for lang in LANGUAGES]
+    code_names += [w for lang in LANGUAGES for w in t(lang, "status.code_words").split("|")]
+    cancel_names = [t(lang, "status.cancel_button") for lang in LANGUAGES]
+    reading = typed.read_answer(text, [code_names, cancel_names], numbered=numbered)
+    if reading.option is not None:
+        return (ProofChoice.SEND_CODE, ProofChoice.CANCEL)[reading.option]
+    if reading.says(Word.NO):
+        return ProofChoice.DECLINE
+    if reading.says(Word.CANCEL):
+        return ProofChoice.CANCEL
+    if reading.says(Word.YES):
+        return ProofChoice.ACCEPT
+    return None

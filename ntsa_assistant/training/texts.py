@@ -1,19 +1,24 @@
 """Everything the training feature says, in the reader's language: questions, menus of
 training sessions, outcomes, reminders and notices. Texts are in ``locales/<lang>/training.toml``;
 buttons name the intents of :class:`ntsa_assistant.protocol.Intent`. The action server and
-the gateway only send what these functions return.
+the gateway only send what these functions return. The ``read_*`` functions read what a
+person types instead of tapping those buttons (see :mod:`ntsa_assistant.core.typed`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from ntsa_assistant import protocol
+from ntsa_assistant.core import typed
 from ntsa_assistant.core.i18n import Lang, spell_datetime, spell_short_datetime, t
 from ntsa_assistant.core.masking import mask_kra_pin, mask_phone
+from ntsa_assistant.core.typed import Word
 from ntsa_assistant.protocol import Answer, Button, Entity, Intent
+from ntsa_assistant.storage.models import Audience
 from ntsa_assistant.training import calendar
 from ntsa_assistant.training.rules import CHOOSABLE_AUDIENCES
 from ntsa_assistant.training.views import RegistrationInfo, TrainingOffer, TrainingSessionInfo
@@ -35,6 +40,12 @@ def seats_text(lang: Lang, seats: int) -> str:
 
 def _language_name(lang: Lang, training_session: TrainingSessionInfo) -> str:
     return t(lang, f"training.language_{training_session.language.value}")
+
+
+def _short_title(lang: Lang, offer: TrainingOffer) -> str:
+    session = offer.training_session
+    when = spell_short_datetime(lang, session.starts_at)
+    return f"{when} ({session.language.value.upper()}) · {seats_text(lang, offer.seats_left)}"
 
 
 def session_menu(
@@ -59,10 +70,7 @@ def session_menu(
                 seats=seats,
             )
         )
-        title = (
-            f"{number}. {spell_short_datetime(lang, session.starts_at)} "
-            f"({session.language.value.upper()}) · {seats}"
-        )
+        title = f"{number}. {_short_title(lang, offer)}"
         chosen = {**(entities or {}), Entity.TRAINING_SESSION: session.code}
         buttons.append(Button(title, intent, chosen))
     return "\n".join(lines), buttons
@@ -257,3 +265,86 @@ def ask_move(lang: Lang, info: RegistrationInfo, offers: Sequence[TrainingOffer]
 
 def moved(lang: Lang, old: RegistrationInfo) -> str:
     return t(lang, "training.moved", old_reference=old.reference)
+
+
+# --- answers typed instead of tapped -------------------------------------------------------------
+#
+# A button's title is recognised in either language (people mix them), whatever the flow's.
+
+LANGUAGES: tuple[Lang, ...] = ("en", "sw")
+
+
+def _titles(key: str) -> list[str]:
+    return [t(lang, f"training.{key}") for lang in LANGUAGES]
+
+
+def read_stop(text: str, free_text: bool = False) -> bool:
+    """Whether ``text`` stops the registration: "cancel", "acha", "sitaki", the ✖ button's
+    title. Where any text may be the answer (a name), typos are not forgiven."""
+    reading = typed.read_answer(text, [_titles("button_stop")], typos=not free_text, numbered=False)
+    return reading.option == 0 or reading.says(Word.CANCEL)
+
+
+def read_audience(text: str) -> Audience | None:
+    """The audience typed: its number in the list, or its title ("motorist", "SACCO")."""
+    names = [_titles(f"audience.{audience.value}") for audience in CHOOSABLE_AUDIENCES]
+    option = typed.read_answer(text, names).option
+    return None if option is None else CHOOSABLE_AUDIENCES[option]
+
+
+@dataclass(frozen=True)
+class SessionPick:
+    """A training session picked by typing: its code, and whether it is its waitlist."""
+
+    code: str
+    waitlist: bool = False
+
+
+def _session_names(offer: TrainingOffer) -> list[str]:
+    """What a person may type to name a session: its button, title, or date."""
+    session = offer.training_session
+    names = [session.title, session.code]
+    for lang in LANGUAGES:
+        names += [
+            _short_title(lang, offer),
+            spell_datetime(lang, session.starts_at),
+            spell_short_datetime(lang, session.starts_at),
+        ]
+    return names
+
+
+def read_session(
+    text: str, offers: Sequence[TrainingOffer], full: TrainingOffer | None = None
+) -> SessionPick | None:
+    """The session typed, among the ones :func:`ask_session` showed: its number in the
+    list, its date or title; after a full one was picked, "waitlist" or "yes" joins its
+    waitlist."""
+    listed = [offer for offer in offers if offer is not full]
+    options: list[list[str]] = [_session_names(offer) for offer in listed]
+    if full is not None:
+        options.append(_titles("button_waitlist") + ["waitlist", "orodha ya kusubiri"])
+    reading = typed.read_answer(text, options)
+    if full is not None and (reading.option == len(listed) or reading.says(Word.YES)):
+        return SessionPick(full.training_session.code, waitlist=True)
+    if reading.option is None or reading.option >= len(listed):
+        return None
+    return SessionPick(listed[reading.option].training_session.code)
+
+
+def read_email_skip(text: str) -> bool:
+    """Whether ``text`` skips the e-mail: "skip", "ruka", "none", "hakuna", "sina", "no"."""
+    reading = typed.read_answer(text, [_titles("button_skip")], numbered=False)
+    return reading.option == 0 or reading.says(Word.SKIP, Word.NO)
+
+
+def read_confirmation(text: str) -> bool | None:
+    """True for "yes", "ndiyo", "sawa", "ok", "1", "Register me"; False for "no",
+    "hapana", "2", "cancel"; None when the text says neither."""
+    reading = typed.read_answer(text, [_titles("button_confirm"), _titles("button_stop")])
+    if reading.option is not None:
+        return reading.option == 0
+    if reading.says(Word.NO, Word.CANCEL):
+        return False
+    if reading.says(Word.YES):
+        return True
+    return None

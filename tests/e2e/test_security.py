@@ -180,7 +180,10 @@ class Rest:
 
     async def start_check(self) -> None:
         assert await self.say("check my status") == [t("en", "status.ask_id")]
-        assert await self.say(ID_NUMBER) == [t("en", "status.ask_proof", id="******02")]
+        assert await self.say(ID_NUMBER) == [
+            t("en", "status.ask_proof", id="******02"),
+            t("en", "status.code_alternative"),
+        ]
 
 
 @pytest.fixture

@@ -121,17 +121,22 @@ async def share(telegram, chat_id: int, phone: str, contact_user_id: int | None 
 async def start_check(telegram, chat_id: int, ask: str, id_number: str) -> str:
     """Asks, gives the ID, and returns the proof prompt (with its share-my-phone keyboard)."""
     assert await say(telegram, chat_id, ask) == t("en", "status.ask_id")
-    prompt = await say(telegram, chat_id, id_number)
-    assert prompt == t("en", "status.ask_proof", id=mask_id_number(id_number))
+    telegram.push_text(chat_id, id_number)
+    prompt, alternative = await telegram.wait_for_messages(chat_id, count=2, timeout=40)
+    assert prompt["text"] == t("en", "status.ask_proof", id=mask_id_number(id_number))
     assert telegram.reply_keyboard(chat_id)["keyboard"] == share_keyboard("en")
-    return prompt
+    # A message carries one keyboard: the code alternative and "cancel" follow as buttons.
+    assert alternative["text"] == t("en", "status.code_alternative")
+    return prompt["text"]
 
 
 async def test_proof_by_own_contact_shows_pending_applications(telegram, status_stack, chat_id):
     first = await say(telegram, chat_id, "check my status")
     assert first == t("en", "status.ask_id")
-    prompt = await say(telegram, chat_id, "21000102")
-    assert prompt == t("en", "status.ask_proof", id="******02")
+    prompt = await say(telegram, chat_id, "21000102", count=2)
+    assert prompt == "\n".join(
+        [t("en", "status.ask_proof", id="******02"), t("en", "status.code_alternative")]
+    )
     answer = await share(telegram, chat_id, "254700000102")  # Telegram's spelling: no "+"
     assert "TIMS-DL-2023-000102" in answer
     assert "waiting for your payment" in answer
@@ -146,8 +151,10 @@ async def test_proof_by_code_in_kiswahili_with_nothing_pending(
 ):
     first = await say(telegram, chat_id, "naomba kuangalia hali ya akaunti yangu ya ecitizen")
     assert first == t("sw", "status.ask_id")
-    prompt = await say(telegram, chat_id, "21000103")
-    assert prompt == t("sw", "status.ask_proof", id="******03")
+    prompt = await say(telegram, chat_id, "21000103", count=2)
+    assert prompt == "\n".join(
+        [t("sw", "status.ask_proof", id="******03"), t("sw", "status.code_alternative")]
+    )
     sent = await say(telegram, chat_id, "hapana, nitumie code badala yake")
     assert sent == t("sw", "status.code_sent", ending="03")
     [code] = await sms_gateway.wait_for_codes("+254700000103", 1)

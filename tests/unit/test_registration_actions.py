@@ -116,3 +116,110 @@ def test_button_payloads() -> None:
         )
         == '/training_choose{"training_session":"TRN-DLR-01","training_waitlist":"yes"}'
     )
+
+
+# --- answers typed instead of tapped -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("typed", ["ruka", "skip", "none", "hakuna", "sina", "Hapana", "no"])
+async def test_the_email_is_skipped_in_words(typed: str) -> None:
+    dispatcher = CollectingDispatcher()
+    result = await ValidateTrainingForm().validate_training_email(
+        typed, dispatcher, tracker(text=typed), {}
+    )
+    assert result == {s.EMAIL: s.SKIPPED}
+    assert dispatcher.messages == []
+
+
+async def test_a_bad_email_is_still_refused() -> None:
+    dispatcher = CollectingDispatcher()
+    result = await ValidateTrainingForm().validate_training_email(
+        "jane@", dispatcher, tracker(text="jane@"), {}
+    )
+    assert result == {s.EMAIL: None}
+    assert dispatcher.messages[0]["text"] == t("sw", "training.email_invalid")
+
+
+@pytest.mark.parametrize(
+    ("slot", "typed"),
+    [
+        (s.NAME, "acha"),
+        (s.NAME, "cancel"),
+        (s.PHONE, "sitaki"),
+        (s.EMAIL, "stop"),
+        (s.KRA_PIN, "ghairi"),
+        (s.AUDIENCE, "✖ Cancel"),
+        (s.CONFIRMED, "hapana"),
+        (s.CONFIRMED, "no"),
+        (s.CONFIRMED, "2"),
+    ],
+)
+async def test_stopping_in_words_ends_the_form_and_saves_nothing(slot: str, typed: str) -> None:
+    form = ValidateTrainingForm()
+    validate = getattr(form, f"validate_{slot}")
+    dispatcher = CollectingDispatcher()
+    result = await validate(typed, dispatcher, tracker(text=typed), {})
+    assert result == {slot: None, s.CONFIRMED: s.NO}
+    # the form then has nothing left to ask, and submit says it stopped
+    stopped = tracker({s.CONFIRMED: s.NO, s.AUDIENCE: "motorists"})
+    assert await form.required_slots(list(s.FORM_SLOTS), dispatcher, stopped, {}) == []
+
+
+async def test_a_name_that_looks_like_a_typo_of_a_stop_word_is_a_name() -> None:
+    result = await ValidateTrainingForm().validate_training_name(
+        "Basil", CollectingDispatcher(), tracker(text="Basil"), {}
+    )
+    assert result == {s.NAME: "Basil"}
+
+
+@pytest.mark.parametrize("typed", ["ndiyo", "sawa", "yes", "ok", "1", "Nisajili"])
+async def test_the_confirmation_typed(typed: str) -> None:
+    result = await ValidateTrainingForm().validate_training_confirmed(
+        typed, CollectingDispatcher(), tracker(text=typed), {}
+    )
+    assert result == {s.CONFIRMED: s.YES}
+
+
+async def test_an_unclear_confirmation_is_asked_again() -> None:
+    dispatcher = CollectingDispatcher()
+    result = await ValidateTrainingForm().validate_training_confirmed(
+        "labda", dispatcher, tracker(text="labda"), {}
+    )
+    assert result == {s.CONFIRMED: None}
+    assert dispatcher.messages[0]["text"] == t("sw", "training.confirm_unclear")
+
+
+async def test_the_confirm_button_still_confirms() -> None:
+    result = await ValidateTrainingForm().validate_training_confirmed(
+        s.YES, CollectingDispatcher(), tracker(text="/training_confirm"), {}
+    )
+    assert result == {s.CONFIRMED: s.YES}
+
+
+@pytest.mark.parametrize(
+    ("typed", "audience"),
+    [
+        ("dereva", "motorists"),
+        ("1", "motorists"),
+        ("Motor dealer", "motor_dealers"),
+        ("bima", "insurance"),
+    ],
+)
+async def test_the_audience_typed(typed: str, audience: str) -> None:
+    result = await ValidateTrainingForm().validate_training_audience(
+        typed, CollectingDispatcher(), tracker(text=typed), {}
+    )
+    assert result == {s.AUDIENCE: audience}
+
+
+async def test_an_unknown_audience_is_asked_again_and_the_button_still_works() -> None:
+    dispatcher = CollectingDispatcher()
+    form = ValidateTrainingForm()
+    result = await form.validate_training_audience("zebra", dispatcher, tracker(text="zebra"), {})
+    assert result == {s.AUDIENCE: None}
+    assert dispatcher.messages[0]["text"] == t("sw", "training.audience_unknown")
+    tapped = payload(Intent.TRAINING_CHOOSE, {"training_audience": "insurance"})
+    result = await form.validate_training_audience(
+        "insurance", dispatcher, tracker(text=tapped), {}
+    )
+    assert result == {s.AUDIENCE: "insurance"}

@@ -8,7 +8,16 @@ import pytest
 
 from ntsa_assistant.core.clock import NAIROBI
 from ntsa_assistant.core.i18n import catalog, t
-from ntsa_assistant.status.answers import compose, pending_advice, person_offer
+from ntsa_assistant.protocol import Intent as _Intent
+from ntsa_assistant.status.answers import (
+    ProofChoice,
+    compose,
+    pending_advice,
+    person_offer,
+    proof_choices,
+    proof_reply,
+    read_proof_choice,
+)
 from ntsa_assistant.status.lookup import (
     OrganisationLink,
     Part,
@@ -157,3 +166,42 @@ def test_a_person_is_offered_where_the_check_gives_up(lang, title, words):
     assert [(b.title, b.payload) for b in offer.buttons] == [
         (title, '/human_handoff{"handoff_reason":"gave_up"}')
     ]
+
+
+# --- the proof step's choices, tapped or typed ---------------------------------------------------
+
+
+@pytest.mark.parametrize("lang", ["en", "sw"])
+def test_the_code_alternative_is_a_button_beside_cancel(lang):
+    code, cancel = proof_choices(lang)
+    assert (code.title, code.payload) == (t(lang, "status.code_button"), "/status_send_code")
+    assert (cancel.title, cancel.payload) == (t(lang, "status.cancel_button"), "/status_cancel")
+    assert code.intent is _Intent.STATUS_SEND_CODE
+    offer = proof_reply("status.code_offer", lang)
+    assert offer.text == t(lang, "status.code_offer")
+    assert offer.buttons == (code, cancel)
+    assert proof_reply("status.ask_code", lang).buttons == ()  # the code is on its way
+
+
+@pytest.mark.parametrize(
+    ("text", "choice"),
+    [
+        *[(w, ProofChoice.DECLINE) for w in ("no", "No thanks", "nope", "hapana", "sitaki")],
+        *[(w, ProofChoice.DECLINE) for w in ("Hapana asante", "la", "sipendi")],
+        *[(w, ProofChoice.SEND_CODE) for w in ("code", "Code please", "sms", "send me a code")],
+        *[(w, ProofChoice.SEND_CODE) for w in ("nitumie code", "tuma code", "kodi", "1")],
+        *[(w, ProofChoice.SEND_CODE) for w in ("✉️ Send me a code by SMS", "nitumie code kwa sms")],
+        *[(w, ProofChoice.CANCEL) for w in ("cancel", "stop", "acha", "Acha tu", "2", "ghairi")],
+        *[(w, ProofChoice.ACCEPT) for w in ("yes", "ok", "ndiyo", "sawa", "Sawa boss")],
+        *[(w, None) for w in ("0712345678", "hello", "what is this", "")],
+        # a longer request is left to NLU (status_send_code), not read as a bare "no"
+        ("hapana, nitumie code badala yake", None),
+    ],
+)
+def test_typed_choices_at_the_proof_step_in_both_languages(text, choice):
+    assert read_proof_choice(text) is choice
+
+
+def test_a_number_picks_a_proof_button_only_while_they_are_shown():
+    assert read_proof_choice("1", numbered=False) is None
+    assert read_proof_choice("code", numbered=False) is ProofChoice.SEND_CODE

@@ -5,12 +5,21 @@ from __future__ import annotations
 import base64
 import dataclasses
 from datetime import UTC, datetime
+from datetime import UTC as _UTC
+from datetime import datetime as _datetime
+
+import pytest
 
 from ntsa_assistant.core.i18n import t
 from ntsa_assistant.protocol import Custom
 from ntsa_assistant.storage.models import Audience, Language, RegistrationStatus
+from ntsa_assistant.storage.models import Audience as _Audience
+from ntsa_assistant.storage.models import Language as _Language
 from ntsa_assistant.training import texts
+from ntsa_assistant.training import texts as _texts
 from ntsa_assistant.training.views import RegistrationInfo, TrainingOffer
+from ntsa_assistant.training.views import TrainingOffer as _Offer
+from ntsa_assistant.training.views import TrainingSessionInfo as _Info
 from tests.support.training import DEALERS_SESSION, registration_info
 
 DEALERS = DEALERS_SESSION
@@ -144,3 +153,116 @@ def test_moving_offers_only_the_other_sessions() -> None:
         '/training_move_to{"training_reference":"TRN-ABCD-EFGH","training_session":"TRN-ALL-02"}'
     ]
     assert texts.ask_move("en", info, offers[:1]).text == t("en", "training.move_none")
+
+
+# --- answers typed instead of tapped -------------------------------------------------------------
+
+
+def _offer(code: str, hour: int, seats: int = 5, title: str = "Motorists") -> _Offer:
+    info = _Info(
+        code=code,
+        title=title,
+        audience=_Audience.MOTORISTS,
+        language=_Language.EN,
+        starts_at=_datetime(2027, 1, 19, hour, 0, tzinfo=_UTC),
+        ends_at=_datetime(2027, 1, 19, hour + 2, 0, tzinfo=_UTC),
+        capacity=200,
+        join_url=f"https://meet.example.org/{code}",
+    )
+    return _Offer(info, seats)
+
+
+OFFERS = [_offer("MOT-A", 7), _offer("MOT-B", 11, title="Madereva")]
+
+
+@pytest.mark.parametrize(
+    ("text", "audience"),
+    [
+        ("1", _Audience.MOTORISTS),
+        ("motorist", _Audience.MOTORISTS),
+        ("Dereva", _Audience.MOTORISTS),
+        ("mwenye gari", _Audience.MOTORISTS),
+        ("2", _Audience.MOTOR_DEALERS),
+        ("muuzaji wa magari", _Audience.MOTOR_DEALERS),
+        ("sacco", _Audience.FINANCIAL_INSTITUTIONS),
+        ("Benki", _Audience.FINANCIAL_INSTITUTIONS),
+        ("bima", _Audience.INSURANCE),
+        ("insurance", _Audience.INSURANCE),
+        ("ya saba", None),
+        ("8", None),
+        ("hello", None),
+    ],
+)
+def test_an_audience_typed_in_either_language(text, audience):
+    assert _texts.read_audience(text) is audience
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("1", "MOT-A"),
+        ("2", "MOT-B"),
+        ("ya pili", "MOT-B"),
+        ("the first one", "MOT-A"),
+        ("Madereva", "MOT-B"),  # its title
+        ("19 Jan, 14:00", "MOT-B"),  # its date as on the button
+        ("19 Jan 2027 10:00", "MOT-A"),
+        ("3", None),
+        ("19 jan", None),  # both are on that day
+        ("asubuhi", None),
+    ],
+)
+def test_a_session_typed_by_number_title_or_date(text, code):
+    picked = _texts.read_session(text, OFFERS)
+    assert (picked.code if picked else None) == code
+    assert picked is None or picked.waitlist is False
+
+
+@pytest.mark.parametrize("text", ["waitlist", "Join the waitlist", "jiunge na orodha ya kusubiri"])
+def test_after_a_full_session_its_waitlist_is_typed(text):
+    full = _offer("MOT-F", 5, seats=0, title="Full one")
+    picked = _texts.read_session(text, [full, *OFFERS], full)
+    assert picked == _texts.SessionPick("MOT-F", waitlist=True)
+    assert _texts.read_session("ndiyo", [full, *OFFERS], full) == picked
+    # the menu under the waitlist offer numbers the other sessions only
+    assert _texts.read_session("1", [full, *OFFERS], full) == _texts.SessionPick("MOT-A")
+
+
+@pytest.mark.parametrize(
+    ("text", "skips"),
+    [
+        *[(w, True) for w in ("skip", "Skip", "ruka", "Ruka", "none", "hakuna", "sina", "no")],
+        *[(w, True) for w in ("hapana", "sina email", "sina barua pepe", "skp", "later")],
+        *[(w, False) for w in ("jane@example.com", "not-an-email", "1", "cancel", "acha")],
+    ],
+)
+def test_the_email_is_skipped_in_words(text, skips):
+    assert _texts.read_email_skip(text) is skips
+
+
+@pytest.mark.parametrize(
+    ("text", "confirmed"),
+    [
+        *[(w, True) for w in ("yes", "Yes please", "ok", "sawa", "ndiyo", "Ndio", "1", "poa")],
+        *[(w, True) for w in ("register me", "✅ Register me", "nisajili")],
+        *[(w, False) for w in ("no", "hapana", "2", "cancel", "acha", "sitaki", "ghairi")],
+        *[(w, None) for w in ("maybe", "what time is it", "")],
+    ],
+)
+def test_the_confirmation_typed(text, confirmed):
+    assert _texts.read_confirmation(text) is confirmed
+
+
+@pytest.mark.parametrize(
+    ("text", "free_text", "stops"),
+    [
+        *[(w, False, True) for w in ("cancel", "stop", "acha", "sitaki", "ghairi", "✖ Ghairi")],
+        *[(w, False, True) for w in ("cancle", "basi")],
+        ("1", False, False),  # a number names a listed option, never the ✖ button
+        ("Basil", True, False),  # a name, not a typo of "basi"
+        ("acha", True, True),
+        ("Wanjiru", True, False),
+    ],
+)
+def test_stopping_in_words(text, free_text, stops):
+    assert _texts.read_stop(text, free_text=free_text) is stops

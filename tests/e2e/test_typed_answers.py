@@ -1,0 +1,265 @@
+"""Typing instead of tapping, end to end (emulator → gateway → Rasa → actions): a whole
+status check and a whole training registration answered in words, in English and in
+Kiswahili — "no" to sharing a phone leads to the SMS code, "skip" skips the e-mail, "1"
+picks the first session, "ndiyo" confirms, "acha" stops.
+
+The people are the packaged demo records (ntsa_assistant/records/demo/): 21000102 Kiprono
+(not validated, two pending), 21000103 Mwikali (validated, nothing pending); the motorists'
+sessions (and the ones open to all) have seats to spare; a registration made here is
+cancelled again at the end.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+from aiohttp.test_utils import TestServer
+
+from ntsa_assistant.core.i18n import t
+from ntsa_assistant.core.masking import mask_id_number
+from ntsa_assistant.storage.engine import create_engine, create_session_factory
+from ntsa_assistant.training.booking import cancel
+from ntsa_assistant.training.queries import export_rows
+from tests.support.fakes import SMS_PATH, FakeSmsGateway
+
+pytestmark = pytest.mark.e2e
+
+NOW = "2023-12-10T10:00:00+03:00"  # five days before the pending-applications deadline
+WAIT = 40
+
+
+@pytest.fixture(scope="module")
+def sms_gateway() -> FakeSmsGateway:
+    return FakeSmsGateway()
+
+
+@pytest.fixture(scope="module")
+async def sms_server(sms_gateway: FakeSmsGateway) -> AsyncIterator[TestServer]:
+    """The fake SMS gateway, one per module (the action server reads its URL at start)."""
+    async with TestServer(sms_gateway.app(), host="127.0.0.1") as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+async def status_stack(action_server, sms_server, gateway, telegram) -> AsyncIterator[None]:
+    """The action server and the gateway (which texts the codes) with the fake SMS gateway
+    and a date before the deadline; put back as they were afterwards."""
+    env = {
+        "SMS_GATEWAY_URL": str(sms_server.make_url(SMS_PATH)),
+        "SMS_USERNAME": "sandbox",
+        "SMS_API_KEY": "test-key",
+        "ASSISTANT_NOW": NOW,
+    }
+    gateway_env = {**env, "SMS_OUTBOX_INTERVAL_SECONDS": "0.2"}
+    await action_server.restart(**env)
+    await gateway.restart(**gateway_env)
+    await telegram.wait_until_polling(timeout=60)
+    yield
+    await action_server.restart(**dict.fromkeys(env))
+    await gateway.restart(**dict.fromkeys(gateway_env))
+    await telegram.wait_until_polling(timeout=60)
+
+
+@pytest.fixture
+def fresh_limits(e2e_database: str, sms_gateway: FakeSmsGateway) -> None:
+    """No proofs, codes or counted attempts from earlier tests (the demo IDs repeat)."""
+    sms_gateway.messages.clear()
+    path = e2e_database.split(":///", 1)[1]
+    with sqlite3.connect(path) as db:
+        for table in ("limit_events", "limit_locks", "one_time_codes", "ownership_proofs"):
+            db.execute(f"DELETE FROM {table}")
+        db.execute("DELETE FROM sms_outbox")
+
+
+def buttons(message: dict) -> list[str]:
+    markup = message.get("reply_markup") or {}
+    return [b["text"] for row in markup.get("inline_keyboard", []) for b in row]
+
+
+class Person:
+    """One chat, typing."""
+
+    def __init__(self, telegram: object, chat_id: int, lang: str) -> None:
+        self.tg, self.chat, self.lang = telegram, chat_id, lang
+
+    async def say(self, text: str, count: int = 1) -> list[dict]:
+        self.tg.push_text(self.chat, text)  # type: ignore[attr-defined]
+        return await self.tg.wait_for_messages(self.chat, count=count, timeout=WAIT)  # type: ignore[attr-defined]
+
+    def tx(self, key: str, **params: object) -> str:
+        return t(self.lang, key, **params)
+
+    async def start_status_check(self, ask: str, id_number: str) -> None:
+        """Asks, types the ID; the share keyboard comes, then the code and cancel buttons."""
+        [ask_id] = await self.say(ask)
+        assert ask_id["text"] == self.tx("status.ask_id")
+        prompt, alternative = await self.say(id_number, count=2)
+        assert prompt["text"] == self.tx("status.ask_proof", id=mask_id_number(id_number))
+        share = prompt["reply_markup"]["keyboard"][0][0]
+        assert share == {"text": self.tx("status.share_button"), "request_contact": True}
+        assert alternative["text"] == self.tx("status.code_alternative")
+        assert buttons(alternative) == [
+            self.tx("status.code_button"),
+            self.tx("status.cancel_button"),
+        ]
+
+
+# --- status ------------------------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("status_stack", "fresh_limits")
+@pytest.mark.parametrize(
+    ("lang", "ask", "decline", "accept", "marker"),
+    [
+        ("en", "check my status", "no", "yes please", "not validated yet"),
+        ("sw", "naomba kuangalia hali ya akaunti yangu", "hapana", "sawa", "haijathibitishwa"),
+    ],
+)
+async def test_declining_the_phone_by_typing_leads_to_the_code(
+    telegram, sms_gateway, chat_id, lang, ask, decline, accept, marker
+) -> None:
+    person = Person(telegram, chat_id, lang)
+    await person.start_status_check(ask, "21000102")
+    [offer] = await person.say(decline)
+    assert offer["text"] == person.tx("status.code_offer")
+    assert buttons(offer) == [person.tx("status.code_button"), person.tx("status.cancel_button")]
+    [sent] = await person.say(accept)
+    assert sent["text"] == person.tx("status.code_sent", ending="02")
+    [code] = await sms_gateway.wait_for_codes("+254700000102", 1)
+    [answer] = await person.say(code)
+    assert "TIMS-DL-2023-000102" in answer["text"]
+    assert marker in answer["text"]
+
+
+@pytest.mark.usefixtures("status_stack", "fresh_limits")
+@pytest.mark.parametrize(("lang", "ask"), [("en", "check my status"), ("sw", "angalia hali yangu")])
+async def test_typed_proof_with_a_shared_contact(telegram, chat_id, lang, ask) -> None:
+    """Everything typed but the contact, which only Telegram's button can share."""
+    person = Person(telegram, chat_id, lang)
+    await person.start_status_check(ask, "21000103")
+    telegram.share_contact(chat_id, "+254700000103")
+    [answer] = await telegram.wait_for_messages(chat_id, count=1, timeout=WAIT)
+    assert answer["text"].startswith(person.tx("status.header", id="******03"))
+
+
+@pytest.mark.usefixtures("status_stack", "fresh_limits")
+@pytest.mark.parametrize(
+    ("lang", "typed_code_request", "stop"),
+    [("en", "code", "cancel"), ("sw", "nitumie code", "acha")],
+)
+async def test_the_code_asked_for_in_words_then_cancelled_in_words(
+    telegram, sms_gateway, chat_id, lang, typed_code_request, stop
+) -> None:
+    person = Person(telegram, chat_id, lang)
+    await person.start_status_check(
+        "check my status" if lang == "en" else "angalia hali yangu", "21000103"
+    )
+    [sent] = await person.say(typed_code_request)
+    assert sent["text"] == person.tx("status.code_sent", ending="03")
+    [stopped] = await person.say(stop)
+    assert stopped["text"] == person.tx("status.cancelled")
+
+
+@pytest.mark.usefixtures("status_stack", "fresh_limits")
+async def test_sitaki_then_hapana_stops_the_check(telegram, chat_id) -> None:
+    person = Person(telegram, chat_id, "sw")
+    await person.start_status_check("angalia hali yangu", "21000103")
+    [offer] = await person.say("sitaki")
+    assert offer["text"] == person.tx("status.code_offer")
+    [stopped] = await person.say("hapana")
+    assert stopped["text"] == person.tx("status.cancelled")
+
+
+@pytest.mark.usefixtures("status_stack", "fresh_limits")
+async def test_the_code_button_works_like_the_words(telegram, sms_gateway, chat_id) -> None:
+    person = Person(telegram, chat_id, "en")
+    await person.start_status_check("check my status", "21000103")
+    telegram.press_button(chat_id, person.tx("status.code_button"))
+    [sent] = await telegram.wait_for_messages(chat_id, count=1, timeout=WAIT)
+    assert sent["text"] == person.tx("status.code_sent", ending="03")
+
+
+# --- training ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def registrations(e2e_database: str) -> AsyncIterator[object]:
+    engine = create_engine(e2e_database)
+    yield create_session_factory(engine)
+    await engine.dispose()
+
+
+async def _active(db: object, chat_id: int) -> list[tuple[str, str]]:
+    rows = await export_rows(db)  # type: ignore[arg-type]
+    return sorted(
+        (r.registration.training_session.code, r.registration.status)
+        for r in rows
+        if r.registration.chat_id == chat_id and r.registration.status != "cancelled"
+    )
+
+
+@pytest.mark.parametrize(
+    ("lang", "start", "audience", "pick", "skip", "yes"),
+    [
+        ("en", "I want to attend a training", "motorist", "1", "skip", "yes"),
+        ("sw", "nataka kuhudhuria mafunzo", "dereva", "ya kwanza", "ruka", "ndiyo"),
+    ],
+)
+async def test_a_whole_registration_typed(
+    telegram, gateway, registrations, chat_id, lang, start, audience, pick, skip, yes
+) -> None:
+    person = Person(telegram, chat_id, lang)
+    [question] = await person.say(start)
+    assert question["text"] == person.tx("training.ask_audience")
+    [menu] = await person.say(audience)
+    header, first_line, *_ = menu["text"].splitlines()
+    assert header == person.tx("training.ask_session")
+    [ask_name] = await person.say(pick)
+    assert ask_name["text"] == person.tx("training.ask_name")
+    [ask_phone] = await person.say("Amina Wekesa")
+    assert ask_phone["text"] == person.tx("training.ask_phone")
+    [ask_email] = await person.say(f"0712{chat_id % 1_000_000:06d}")
+    assert ask_email["text"] == person.tx("training.ask_email")
+    [summary] = await person.say(skip)  # motorists give no KRA PIN: the summary follows
+    assert person.tx("training.no_email") in summary["text"]
+    title = first_line.split(". ", 1)[1].split(" — ")[0]
+    assert title in summary["text"]  # "1" picked the first session of the menu
+    confirmed, ics = await person.say(yes, count=2)
+    assert title in confirmed["text"]
+    assert ics["document"]["file_name"].endswith(".ics")
+    [row] = [r for r in await export_rows(registrations) if r.registration.chat_id == chat_id]
+    assert row.registration.status == "confirmed"
+    assert row.registration.training_session.title == title
+    for row in await export_rows(registrations):  # freed again: the test can run again
+        if row.registration.chat_id == chat_id and row.registration.status != "cancelled":
+            await cancel(registrations, row.registration.reference, datetime.now(UTC))
+
+
+@pytest.mark.parametrize(
+    ("lang", "stop_at_name", "email_skip", "no"),
+    [("en", "stop", "none", "no"), ("sw", "acha", "sina", "hapana")],
+)
+async def test_stopping_and_declining_in_words_saves_nothing(
+    telegram, gateway, registrations, chat_id, lang, stop_at_name, email_skip, no
+) -> None:
+    person = Person(telegram, chat_id, lang)
+    start = "I want to attend a training" if lang == "en" else "nataka kuhudhuria mafunzo"
+    await person.say(start)
+    await person.say("1")  # the first audience: motorists
+    await person.say("2")
+    [stopped] = await person.say(stop_at_name)
+    assert stopped["text"] == person.tx("training.stopped")
+
+    await person.say(start)
+    await person.say(t(lang, "training.audience.motorists").upper())
+    await person.say("1")
+    await person.say("Amina Wekesa")
+    await person.say(f"0712{chat_id % 1_000_000:06d}")
+    [summary] = await person.say(email_skip)
+    assert person.tx("training.no_email") in summary["text"]
+    [stopped] = await person.say(no)
+    assert stopped["text"] == person.tx("training.stopped")
+    assert await _active(registrations, chat_id) == []
