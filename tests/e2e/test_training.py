@@ -402,7 +402,7 @@ async def test_a_typed_phone_reserves_no_place_its_owner_still_registers(
     squatter = User(telegram, chat_id, PHRASES["en"])
     owner = User(telegram, chat_id + 200_000, PHRASES["en"])
     first = await _register_for_mot_01(
-        squatter, "Someone Else", lambda: telegram.push_text(squatter.chat, phone)
+        squatter, "Wairimu Njeri", lambda: telegram.push_text(squatter.chat, phone)
     )
     second = await _register_for_mot_01(
         owner, "Real Owner", lambda: telegram.share_contact(owner.chat, phone)
