@@ -33,6 +33,20 @@ TOPIC_BY_INTENT: dict[str, Topic] = {
 }
 
 
+# Rasa's multi-intent labels join intents with this (nlu/config.yml, intent_split_symbol).
+INTENT_SPLIT = "+"
+
+
+def topics_of(intent: str | None) -> list[Topic]:
+    """The topics one message asked about: ``faq_closure+faq_training`` → both, in order;
+    an intent that is no topic (or a label with one part that is none) → out of scope."""
+    parts = (intent or "").split(INTENT_SPLIT)
+    topics = [TOPIC_BY_INTENT.get(part) for part in parts]
+    if not topics or any(topic is None for topic in topics):
+        return [Topic.OUT_OF_SCOPE]
+    return list(dict.fromkeys(topic for topic in topics if topic is not None))
+
+
 def _intent(message: dict[str, Any]) -> str | None:
     return (message.get("intent") or {}).get("name")
 
@@ -52,8 +66,9 @@ class ActionAnswerFaq(Action):
             page = resources().settings.faq_page_url
             answer = faq.more(topic, lang, now, page_url=page) if topic else faq.menu(lang)
         else:
-            topic = TOPIC_BY_INTENT.get(intent or "", Topic.OUT_OF_SCOPE)
-            answer = faq.answer(topic, lang, now)
+            for topic in topics_of(intent)[:-1]:  # two questions in one message: each answered
+                send(dispatcher, faq.answer(topic, lang, now))
+            answer = faq.answer(topics_of(intent)[-1], lang, now)
         send(dispatcher, answer)
         return remember_detected(tracker)
 

@@ -26,7 +26,7 @@ from ntsa_assistant.core.masking import mask_id_number
 from ntsa_assistant.core.typed import Word
 from ntsa_assistant.status import answers, verification
 from ntsa_assistant.status.answers import ProofChoice
-from ntsa_assistant.status.lookup import Part, StatusUnavailable
+from ntsa_assistant.status.lookup import StatusUnavailable, parse_parts
 from ntsa_assistant.status.verification import Outcome, Result, Verifier
 
 FORM = "status_form"
@@ -250,7 +250,7 @@ class ActionStatusAnswer(Action):
         id_number, lang = tracker.get_slot(Slot.ID_NUMBER), reply_language(tracker)
         if not id_number or not tracker.get_slot(Slot.PROOF):
             return cleared  # the form stopped early and already said why
-        part = Part.parse(tracker.get_slot(Slot.PART))
+        part = parse_parts(tracker.get_slot(Slot.PART))
         try:
             disclosed = await _verifier().disclose(tracker.sender_id, id_number, part)
         except StatusUnavailable:

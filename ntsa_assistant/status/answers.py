@@ -15,7 +15,7 @@ from ntsa_assistant.core.masking import mask_id_number, mask_kra_pin
 from ntsa_assistant.core.typed import Word
 from ntsa_assistant.faq import timeline
 from ntsa_assistant.protocol import Answer, Button, Entity, HandoffReason, Intent
-from ntsa_assistant.status.lookup import Part, PersonStatus
+from ntsa_assistant.status.lookup import Part, Parts, PersonStatus
 from ntsa_assistant.status.verification import Outcome, Result
 from ntsa_assistant.storage.models import LinkStatus
 
@@ -92,16 +92,22 @@ def _pending(status: PersonStatus, lang: str, now: datetime) -> str:
     return "\n".join(lines)
 
 
-def compose(status: PersonStatus, part: Part, lang: str, now: datetime) -> str:
-    """The answer to a proven person: the part they asked for, in their language."""
+def compose(status: PersonStatus, part: Part | Parts, lang: str, now: datetime) -> str:
+    """The answer to a proven person: the part (or parts) they asked for, in their language."""
+    asked = frozenset({part}) if isinstance(part, Part) else part
+    everything = Part.ALL in asked
+
+    def wanted(one: Part) -> bool:
+        return everything or one in asked
+
     sections = [t(lang, "status.header", id=mask_id_number(status.id_number))]
-    if part in (Part.ALL, Part.VALIDATION):
+    if wanted(Part.VALIDATION):
         sections.append(_validation(status, lang))
-    if part in (Part.ALL, Part.ORGANISATIONS):
-        organisations = _organisations(status, lang, asked=part is Part.ORGANISATIONS)
+    if wanted(Part.ORGANISATIONS):
+        organisations = _organisations(status, lang, asked=not everything)
         if organisations:
             sections.append(organisations)
-    if part in (Part.ALL, Part.PENDING):
+    if wanted(Part.PENDING):
         sections.append(_pending(status, lang, now))
     return "\n\n".join(sections)
 

@@ -79,6 +79,29 @@ class Part(StrEnum):
             return cls.ALL
 
 
+# What one message asked about: one part, or several at once ("is my account validated and
+# my company linked?" → validation and organisations), written "validation+organisations".
+Parts = frozenset[Part]
+PARTS_SEPARATOR = "+"
+
+
+def parse_parts(value: object) -> Parts:
+    """``validation+organisations`` → both; anything unknown, or nothing, → everything."""
+    values = {part.value for part in Part}
+    pieces = [piece for piece in str(value or "").split(PARTS_SEPARATOR) if piece]
+    if not pieces or any(piece not in values for piece in pieces):
+        return frozenset({Part.ALL})
+    parts = frozenset(Part(piece) for piece in pieces)
+    return frozenset({Part.ALL}) if Part.ALL in parts else parts
+
+
+def parts_label(parts: Part | Parts) -> str:
+    """The parts as stored (the audit) and logged: ``organisations+validation``."""
+    if isinstance(parts, Part):
+        return parts.value
+    return PARTS_SEPARATOR.join(sorted(part.value for part in parts))
+
+
 @dataclass(frozen=True)
 class OrganisationLink:
     kra_pin: str

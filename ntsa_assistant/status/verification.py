@@ -45,10 +45,12 @@ from ntsa_assistant.status import limits
 from ntsa_assistant.status.limits import DAY, Limits, Rule, Scope
 from ntsa_assistant.status.lookup import (
     Part,
+    Parts,
     PersonStatus,
     RemoteStatusBackend,
     SqlStatusBackend,
     StatusBackend,
+    parts_label,
 )
 from ntsa_assistant.status.sms import codes_can_be_sent
 from ntsa_assistant.storage.engine import SessionFactory, claimed_rows, retry_if_locked
@@ -390,7 +392,7 @@ class Verifier:
         return await retry_if_locked(attempt)
 
     async def disclose(
-        self, chat_id: str, id_number: str, part: Part
+        self, chat_id: str, id_number: str, part: Part | Parts
     ) -> tuple[PersonStatus, ProofMethod] | None:
         """The status, if this chat holds a live proof for the ID; each answer is audited.
 
@@ -410,14 +412,14 @@ class Verifier:
                     chat_id=chat_id,
                     id_number=id_number,
                     method=proof.method,
-                    parts=part.value,
+                    parts=parts_label(part),
                 )
             )
         logger.info(
             "chat %s: status of ID %s disclosed (%s, proven by %s)",
             chat_id,
             mask_id_number(id_number),
-            part.value,
+            parts_label(part),
             proof.method.value,
         )
         return status, proof.method

@@ -14,7 +14,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import runtime
-from actions.faq import ActionAnswerFaq, ActionClarify, ActionShowFaqMenu
+from actions.faq import ActionAnswerFaq, ActionClarify, ActionShowFaqMenu, topics_of
 from actions.language import ActionChooseLanguage, ActionSetLanguage
 from ntsa_assistant.core.clock import NAIROBI
 from ntsa_assistant.core.i18n import t
@@ -260,3 +260,25 @@ async def test_set_language_without_a_language_asks(clock_at: Start) -> None:
     assert events == []
     assert shown(msg) == (t("en", "language.choose"), ["English", "Kiswahili"])
     assert payloads(msg) == ['/set_language{"language":"en"}', '/set_language{"language":"sw"}']
+
+
+async def test_two_questions_in_one_message_are_both_answered_in_order(clock_at: Start) -> None:
+    await clock_at(BEFORE)
+    asked = message("when does TIMS close and are trainings free", "faq_closure+faq_training")
+    first, second = (await run(ActionAnswerFaq(), tracker(asked)))[0]
+    assert shown(first) == seen(faq.answer(Topic.CLOSURE, "en", BEFORE))
+    assert shown(second) == seen(faq.answer(Topic.TRAINING, "en", BEFORE))
+
+
+@pytest.mark.parametrize(
+    ("intent", "topics"),
+    [
+        ("faq_closure+faq_training", [Topic.CLOSURE, Topic.TRAINING]),
+        ("faq_login+faq_login", [Topic.LOGIN]),
+        ("faq_closure+status_validation", [Topic.OUT_OF_SCOPE]),  # never half an answer
+        ("", [Topic.OUT_OF_SCOPE]),
+        (None, [Topic.OUT_OF_SCOPE]),
+    ],
+)
+def test_topics_of_a_label(intent: str | None, topics: list[Topic]) -> None:
+    assert topics_of(intent) == topics

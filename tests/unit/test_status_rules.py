@@ -23,6 +23,8 @@ from ntsa_assistant.status.lookup import (
     Part,
     PersonStatus,
     TransactionRecord,
+    parse_parts,
+    parts_label,
 )
 from ntsa_assistant.storage.models import LinkStatus, OrganisationCategory, TransactionStatus
 
@@ -205,3 +207,27 @@ def test_typed_choices_at_the_proof_step_in_both_languages(text, choice):
 def test_a_number_picks_a_proof_button_only_while_they_are_shown():
     assert read_proof_choice("1", numbered=False) is None
     assert read_proof_choice("code", numbered=False) is ProofChoice.SEND_CODE
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("validation+organisations", {Part.VALIDATION, Part.ORGANISATIONS}),
+        ("pending", {Part.PENDING}),
+        ("validation+all", {Part.ALL}),
+        ("validation+rubbish", {Part.ALL}),
+        (None, {Part.ALL}),
+        ("", {Part.ALL}),
+    ],
+)
+def test_several_parts_asked_at_once(value, expected):
+    assert parse_parts(value) == expected
+
+
+def test_two_parts_asked_at_once_are_answered_both_and_nothing_else():
+    both = parse_parts("validation+organisations")
+    text = compose(ACHIENG, both, "en", BEFORE_DEADLINE)
+    assert compose(ACHIENG, Part.VALIDATION, "en", BEFORE_DEADLINE).split("\n\n")[1] in text
+    assert "Savannah Auto (KRA PIN P*******01A): linked" in text
+    assert t("en", "status.nothing_pending") not in text  # pending was not asked
+    assert parts_label(both) == "organisations+validation"
