@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import logging
 import secrets
+import time
 from collections import OrderedDict
 from collections.abc import MutableMapping
 from typing import Any
@@ -43,6 +44,8 @@ TELEGRAM_BUTTON_TITLE_LIMIT = 64
 BUTTONS_PER_CHAT = 200
 _BUTTONS_KEY = "buttons"
 _TOKEN_PREFIX = "b:"
+_MENU_KEY = "menu"
+MENU_SECONDS = 15 * 60
 
 Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
 
@@ -56,6 +59,7 @@ class ChatButtons:
             kept = chat_data[_BUTTONS_KEY] = OrderedDict()
         self._kept: OrderedDict[str, tuple[str, str]] = kept
         self._capacity = capacity
+        self._chat_data = chat_data
 
     def keep(self, button: Button) -> str:
         """A new token (callback data, 18 bytes) that stands for ``button`` in this chat."""
@@ -72,6 +76,22 @@ class ChatButtons:
         self._kept.move_to_end(data)  # a button in use is forgotten last
         title, payload = self._kept[data]
         return Button(title, payload)
+
+    def remember_menu(self, tokens: list[str]) -> None:
+        """The buttons of the chat's latest message: a typed answer may stand for one."""
+        self._chat_data[_MENU_KEY] = (time.time(), tokens)
+
+    def forget_menu(self) -> None:
+        self._chat_data.pop(_MENU_KEY, None)
+
+    def menu(self) -> list[Button]:
+        """The latest message's buttons, while it is the latest and not older than
+        :data:`MENU_SECONDS` (a number typed an hour later means something else)."""
+        shown = self._chat_data.get(_MENU_KEY)
+        if not isinstance(shown, tuple) or time.time() - shown[0] > MENU_SECONDS:
+            return []
+        found = [self._kept.get(token) for token in shown[1]]
+        return [Button(*pair) for pair in found if pair is not None]
 
 
 def utf16_len(text: str) -> int:
@@ -126,11 +146,15 @@ def split_text(text: str, limit: int = TELEGRAM_TEXT_LIMIT) -> list[str]:
 
 
 def inline_keyboard(reply: Reply, buttons: ChatButtons) -> InlineKeyboardMarkup | None:
+    """The reply's buttons (remembered as the chat's latest menu); None without any."""
     if not reply.buttons:
+        buttons.forget_menu()
         return None
+    tokens = [buttons.keep(b) for b in reply.buttons]
+    buttons.remember_menu(tokens)
     rows = [
-        [InlineKeyboardButton(b.title[:TELEGRAM_BUTTON_TITLE_LIMIT], callback_data=buttons.keep(b))]
-        for b in reply.buttons
+        [InlineKeyboardButton(b.title[:TELEGRAM_BUTTON_TITLE_LIMIT], callback_data=token)]
+        for b, token in zip(reply.buttons, tokens, strict=True)
     ]
     return InlineKeyboardMarkup(rows)
 
@@ -146,6 +170,8 @@ async def send_replies(bot: Bot, chat_id: int, replies: list[Reply], buttons: Ch
     """Sends each reply in order; an unknown custom type is logged, never shown raw."""
     for reply in replies:
         kind = reply.custom.get("type")
+        if kind:
+            buttons.forget_menu()  # a newer message than the last menu
         if kind == Custom.REQUEST_CONTACT:
             keyboard = ReplyKeyboardMarkup(
                 [[KeyboardButton(str(reply.custom.get("button", "📱")), request_contact=True)]],

@@ -77,6 +77,7 @@ async def start(update: Update, context: GatewayContext, request: protocol.Hando
         await context.bot.send_message(chat_id, texts.blocked(lang, until))
         return
     view = await desk.begin(gateway.sessions, chat_id, request, now)
+    context.buttons.forget_menu()  # what is typed now goes to the handoff, not to a menu
     if view.state is HandoffState.CHOOSING:
         question, buttons = texts.topic_question(view.language)
         await context.bot.send_message(chat_id, question, reply_markup=_keyboard(buttons, TOPIC))

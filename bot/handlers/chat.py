@@ -24,6 +24,7 @@ from bot.render import send_replies
 from ntsa_assistant import protocol
 from ntsa_assistant.core.i18n import t
 from ntsa_assistant.core.language import detect
+from ntsa_assistant.core.typed import pick
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +50,11 @@ async def on_text(update: Update, context: GatewayContext) -> None:
     detected = detect(text)
     if detected:
         context.remember_language(detected)
+    menu = context.buttons.menu()
+    choice = pick(text, [button.title for button in menu]) if menu else None
+    if choice is not None:  # "2", "Topics", "ndiyo" typed under the latest buttons: a tap
+        await relay_payload(update, context, menu[choice].payload)
+        return
     hint = context.language_hint or base_metadata(update)[protocol.Meta.USER_LANGUAGE]
     conversation = context.gateway.conversation
     await _answer(

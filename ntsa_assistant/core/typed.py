@@ -145,6 +145,44 @@ def read_answer(
     return Reading(_option(plain, names, numbered), _words(plain, typos))
 
 
+def pick(text: str, titles: Sequence[str]) -> int | None:
+    """The menu option a typed text stands for, read strictly (for any menu, whatever it
+    offers): its number, or its title typed in full (a small typo forgiven); in a menu of
+    two whose titles say yes and no ("Yes, cancel it" / "No, keep it"), a yes or a no. Never
+    a word that merely occurs in a title: "is training free?" does not press "Register for
+    training". None when the text names no option, or more than one."""
+    plain = normalise(text)
+    names = [[normalise(title)] for title in titles]
+    if not plain or not names:
+        return None
+    number = _number(plain)
+    if number is not None:
+        return number - 1 if 1 <= number <= len(names) else None
+    for match in (_exact, _near):
+        hits = {index for index, option in enumerate(names) if match(plain, option)}
+        if len(hits) == 1:
+            return hits.pop()
+        if hits:
+            return None
+    if len(titles) == 2:
+        says = [_words(_first_words(name[0]), typos=False) for name in names]
+        typed = _words(plain, typos=True)
+        for answer in (Word.YES, Word.NO):
+            hits = {i for i, words in enumerate(says) if answer in words}
+            if (
+                answer in typed
+                and len(hits) == 1
+                and typed.isdisjoint({Word.YES, Word.NO} - {answer})
+            ):
+                return hits.pop()
+    return None
+
+
+def _first_words(title: str) -> str:
+    """A confirm button's yes or no is its first word: "yes cancel it" → "yes"."""
+    return title.split()[0] if title else ""
+
+
 def _strip_fillers(plain: str) -> list[str]:
     return [token for token in plain.split() if token not in _FILLERS]
 

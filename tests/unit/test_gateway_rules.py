@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import pickle
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -14,7 +15,7 @@ from bot.conversation import MAX_TEXT_LENGTH, Button, Conversation, Reply, neutr
 from bot.handlers.dedupe import SeenUpdates
 from bot.handlers.throttle import BurstLimit, ChatTurns, Verdict
 from bot.rasa_client import RasaUnavailable
-from bot.render import TELEGRAM_TEXT_LIMIT, ChatButtons, split_text
+from bot.render import MENU_SECONDS, TELEGRAM_TEXT_LIMIT, ChatButtons, inline_keyboard, split_text
 from ntsa_assistant.core.i18n import t
 
 
@@ -162,6 +163,26 @@ def test_buttons_live_in_the_chats_own_state() -> None:
     token = ChatButtons(chat_data).keep(Button("Closure", "/faq_closure"))
     restored = pickle.loads(pickle.dumps(chat_data))  # what the persistence file keeps
     assert ChatButtons(restored).find(token) == Button("Closure", "/faq_closure")
+
+
+def test_the_latest_menu_is_remembered_until_a_message_without_buttons() -> None:
+    chat_data: dict = {}
+    buttons = ChatButtons(chat_data)
+    menu = Reply(text="Cancel it?", buttons=(Button("Yes, cancel it", "/a"), Button("No", "/b")))
+    assert inline_keyboard(menu, buttons) is not None
+    assert buttons.menu() == [Button("Yes, cancel it", "/a"), Button("No", "/b")]
+    restored = ChatButtons(pickle.loads(pickle.dumps(chat_data)))  # kept across a restart
+    assert restored.menu() == buttons.menu()
+    assert inline_keyboard(Reply(text="Done."), buttons) is None
+    assert buttons.menu() == []  # the latest message has no buttons: nothing to type for
+
+
+def test_a_menu_too_old_is_not_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    buttons = ChatButtons({})
+    inline_keyboard(Reply(text="?", buttons=(Button("Topics", "/faq_menu"),)), buttons)
+    later = time.time() + MENU_SECONDS + 1
+    monkeypatch.setattr(time, "time", lambda: later)
+    assert buttons.menu() == []
 
 
 # ---------------------------------------------------------------- one chat cannot stall others

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from ntsa_assistant.core import typed
 from ntsa_assistant.core.typed import Reading, Word, normalise, read_answer
 
 YES, NO, SKIP, CANCEL, BACK = Word.YES, Word.NO, Word.SKIP, Word.CANCEL, Word.BACK
@@ -155,3 +156,40 @@ def test_normalise() -> None:
     assert normalise("  ✅ Ndiyo,   SAWA! ") == "ndiyo sawa"
     assert normalise("Café-au-lait") == "cafe au lait"
     assert normalise("10:00 (EN) · 2 seats") == "10 00 en 2 seats"
+
+
+# --- pick: any menu, read strictly (the gateway's typed tap) ------------------------------
+
+CONFIRM_EN = ["Yes, cancel it", "No, keep it"]
+CONFIRM_SW = ["Ndiyo, ughairi", "Hapana, ubaki"]
+FAQ_BUTTONS = ["Tell me more", "Topics"]
+
+
+@pytest.mark.parametrize(
+    ("text", "titles", "expected"),
+    [
+        ("2", FAQ_BUTTONS, 1),
+        ("namba 1", FAQ_BUTTONS, 0),
+        ("3", FAQ_BUTTONS, None),
+        ("Topics", FAQ_BUTTONS, 1),
+        ("topcs", FAQ_BUTTONS, 1),
+        ("tell me more", FAQ_BUTTONS, 0),
+        ("more", FAQ_BUTTONS, None),  # a word of a title is not the title
+        ("is training free?", ["Register for training", "Topics"], None),
+        ("yes", FAQ_BUTTONS, None),  # no yes/no menu
+        ("yes", CONFIRM_EN, 0),
+        ("ok", CONFIRM_EN, 0),
+        ("no", CONFIRM_EN, 1),
+        ("ndiyo", CONFIRM_SW, 0),
+        ("sawa", CONFIRM_SW, 0),
+        ("hapana", CONFIRM_SW, 1),
+        ("la", CONFIRM_SW, 1),
+        ("ndiyo", CONFIRM_EN, 0),  # the words, whatever the menu's language
+        ("", CONFIRM_EN, None),
+        ("yes", [], None),
+    ],
+)
+def test_pick_reads_a_number_a_whole_title_or_yes_no_for_a_confirm(
+    text: str, titles: list[str], expected: int | None
+) -> None:
+    assert typed.pick(text, titles) == expected
