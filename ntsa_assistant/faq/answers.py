@@ -70,6 +70,7 @@ MORE = Intent.FAQ_MORE
 HUMAN = Intent.HUMAN_HANDOFF
 # The person button after two misses says why it was offered (the agent sees the reason).
 AFTER_MISSES = {Entity.HANDOFF_REASON.value: HandoffReason.MISSES.value}
+GAVE_UP = {Entity.HANDOFF_REASON.value: HandoffReason.GAVE_UP.value}
 TRAINING_REGISTER = Intent.TRAINING_REGISTER
 TOPIC_PREFIX = "faq_"
 
@@ -246,6 +247,12 @@ def _simple(topic: Topic, *, topics_button: bool = False) -> Callable[[_Context]
     return render
 
 
+def _out_of_scope(ctx: _Context) -> Answer:
+    """Honest: not something this assistant does, where to go instead, and a person."""
+    person = Button(ctx.text("human_button"), HUMAN, GAVE_UP)
+    return Answer(ctx.text("out_of_scope.text"), buttons=(person, _topics_button(ctx)))
+
+
 _RENDERERS: dict[Topic, Callable[[_Context], Answer]] = {
     Topic.CLOSURE: _closure,
     Topic.LOGIN: _login,
@@ -260,7 +267,7 @@ _RENDERERS: dict[Topic, Callable[[_Context], Answer]] = {
     Topic.GOODBYE: _simple(Topic.GOODBYE),
     Topic.ACKNOWLEDGE: _simple(Topic.ACKNOWLEDGE),
     Topic.CAPABILITIES: _simple(Topic.CAPABILITIES, topics_button=True),
-    Topic.OUT_OF_SCOPE: _simple(Topic.OUT_OF_SCOPE, topics_button=True),
+    Topic.OUT_OF_SCOPE: _out_of_scope,
     Topic.HANDOFF: _simple(Topic.HANDOFF, topics_button=True),
 }
 

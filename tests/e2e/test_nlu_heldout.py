@@ -1,123 +1,115 @@
 """Intent accuracy of the trained model on the held-out set (nlu/tests/heldout/).
 
-The held-out utterances are never used for training. Each is sent to the running Rasa
-server's ``/model/parse``; a prediction of ``nlu_fallback`` counts as a miss. English must
-reach 0.95, Kiswahili and code-mixed 0.90.
+The held-out utterances are never used for training and are written unlike them: short,
+long with a story around the question, misspelt, SMS-style, Sheng, greeting + question.
+Each is sent to the running Rasa server's ``/model/parse``; a prediction of
+``nlu_fallback`` counts as a miss. English must reach 0.95, Kiswahili and code-mixed 0.92,
+and every intent a recall of 0.85. The report (tools/nlu_report.py) is printed and saved
+under var/nlu-report/.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections import defaultdict
-from dataclasses import dataclass
+from collections import Counter
 from pathlib import Path
 
-import aiohttp
 import pytest
 
 from tests.support.processes import rasa_api_params
+from tools.nlu_report import (
+    LANGUAGES,
+    ROOT,
+    Example,
+    evaluate,
+    heldout,
+    score,
+    training_texts,
+)
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[2]
-HELDOUT = ROOT / "nlu" / "tests" / "heldout"
-THRESHOLDS = {"en": 0.95, "sw": 0.90, "mixed": 0.90}
+THRESHOLDS = {"en": 0.95, "sw": 0.92, "mixed": 0.92}
+MIN_RECALL = 0.85
+MIN_PER_LANGUAGE_AND_INTENT = 8
+# Not scored: what only buttons or the gateway send, and the short replies inside a step
+# ("ok", "more", "cancel") whose meaning depends on the step (tests/e2e/test_typed_answers.py).
+NOT_SCORED = {
+    "contact_shared",
+    "training_choose",
+    "training_skip",
+    "training_confirm",
+    "training_stop",
+    "training_cancel_confirmed",
+    "training_keep",
+    "training_move_to",
+    "faq_more",
+    "faq_menu",
+    "acknowledge",
+    "status_cancel",
+}
 
 
-@dataclass(frozen=True)
-class Example:
-    lang: str
-    intent: str
-    text: str
+def domain_intents() -> set[str]:
+    """The intents declared in nlu/domain/*.yml (``- name`` or ``- name:`` under ``intents:``)."""
+    names: set[str] = set()
+    for path in (ROOT / "nlu" / "domain").glob("*.yml"):
+        in_intents = False
+        for raw in path.read_text("utf-8").splitlines():
+            if raw and not raw.startswith((" ", "#")):
+                in_intents = raw.startswith("intents:")
+            elif in_intents and raw.startswith("  - "):
+                names.add(raw.removeprefix("  - ").split(":")[0].strip())
+    return names
 
 
-def read_examples(path: Path, lang: str) -> list[Example]:
-    """The examples of a Rasa NLU YAML file (``- intent: x`` + ``examples: |`` blocks).
-
-    A deliberately small reader for the plain format used in nlu/tests/heldout/.
-    """
-    examples: list[Example] = []
-    intent: str | None = None
-    for raw in path.read_text("utf-8").splitlines():
-        line = raw.strip()
-        if line.startswith("- intent:"):
-            intent = line.removeprefix("- intent:").strip()
-        elif intent and raw.startswith("      - "):
-            examples.append(Example(lang, intent, line.removeprefix("- ").strip()))
-    return examples
-
-
-def heldout() -> list[Example]:
-    return [ex for lang in THRESHOLDS for ex in read_examples(HELDOUT / f"{lang}.yml", lang)]
-
-
-async def predict(session: aiohttp.ClientSession, url: str, text: str) -> str:
-    parse = f"{url}/model/parse"
-    async with session.post(parse, json={"text": text}, params=rasa_api_params()) as response:
-        response.raise_for_status()
-        body = await response.json()
-    return (body.get("intent") or {}).get("name") or ""
-
-
-async def predict_all(url: str, examples: list[Example]) -> list[str]:
-    limit = asyncio.Semaphore(8)
-    timeout = aiohttp.ClientTimeout(total=60)
-    async with aiohttp.ClientSession(timeout=timeout) as session:
-
-        async def one(example: Example) -> str:
-            async with limit:
-                return await predict(session, url, example.text)
-
-        return await asyncio.gather(*(one(ex) for ex in examples))
-
-
-def report(examples: list[Example], predicted: list[str]) -> dict[str, float]:
-    """Prints accuracy per language and per topic, and the misses; returns per language."""
-    totals: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    per_topic: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
-    misses: list[str] = []
-    for example, guess in zip(examples, predicted, strict=True):
-        hit = int(guess == example.intent)
-        for bucket in (totals[example.lang], per_topic[(example.lang, example.intent)]):
-            bucket[0] += hit
-            bucket[1] += 1
-        if not hit:
-            misses.append(f"  [{example.lang}] {example.intent} -> {guess}: {example.text}")
-    accuracy = {lang: ok / n for lang, (ok, n) in totals.items()}
-    print("\nheld-out intent accuracy")
-    for lang, value in accuracy.items():
-        print(f"  {lang:5} {value:.3f} ({totals[lang][0]}/{totals[lang][1]})")
-    for (lang, intent), (ok, n) in sorted(per_topic.items()):
-        print(f"  {lang:5} {intent:18} {ok}/{n}")
-    print("misses:", *misses, sep="\n")
-    return accuracy
-
-
-def test_heldout_set_has_enough_examples_per_topic() -> None:
-    counts: dict[tuple[str, str], int] = defaultdict(int)
-    for example in heldout():
-        counts[(example.lang, example.intent)] += 1
-    assert counts, "no held-out examples found"
-    for lang in THRESHOLDS:
-        intents = {intent for (lg, intent) in counts if lg == lang}
-        assert "out_of_scope" in intents
-        for intent in intents:
-            assert counts[(lang, intent)] >= 8, (lang, intent)
+def test_every_typed_intent_is_held_out_in_every_language() -> None:
+    counts = Counter((ex.lang, ex.intent) for ex in heldout())
+    assert sum(counts.values()) >= 300
+    # "a+b" labels (two requests in one message) are scored by tests of their own.
+    typed = {name for name in domain_intents() - NOT_SCORED if "+" not in name}
+    for lang in LANGUAGES:
+        for intent in sorted(typed):
+            assert counts[(lang, intent)] >= MIN_PER_LANGUAGE_AND_INTENT, (lang, intent)
+    unknown = {intent for _, intent in counts} - domain_intents()
+    assert not unknown, f"held-out intents missing from nlu/domain: {unknown}"
 
 
 def test_heldout_is_not_in_the_training_data() -> None:
-    training = {
-        ex.text.lower()
-        for path in (ROOT / "nlu" / "data").glob("*.yml")
-        for ex in read_examples(path, "train")
-    }
+    training = training_texts()
     leaked = [ex.text for ex in heldout() if ex.text.lower() in training]
     assert not leaked
 
 
+def test_the_reader_sees_examples_and_not_rules() -> None:
+    """The leak check above is only as good as the reader: examples in, rule steps out."""
+    texts = training_texts()
+    assert len(texts) > 1000
+    assert "when is tims closing" in texts
+    assert not [text for text in texts if text.startswith(("action:", "intent:", "or:"))]
+
+
+def test_score_counts_fallback_as_a_miss_and_pairs_confusions() -> None:
+    examples = [
+        Example("en", "greet", "hi"),
+        Example("en", "greet", "hello"),
+        Example("sw", "thank", "asante"),
+        Example("sw", "thank", "ahsante"),
+    ]
+    report = score(examples, ["greet", "nlu_fallback", "greet", "thank"])
+    assert report.accuracy == {"en": 0.5, "sw": 0.5}
+    by_intent = {s.intent: s for s in report.intents}
+    assert (by_intent["greet"].precision, by_intent["greet"].recall) == (0.5, 0.5)
+    assert (by_intent["thank"].precision, by_intent["thank"].recall) == (1.0, 0.5)
+    assert [(c.expected, c.predicted) for c in report.confusions] == [
+        ("greet", "nlu_fallback"),
+        ("thank", "greet"),
+    ]
+
+
 async def test_heldout_intent_accuracy(rasa_server) -> None:
-    examples = heldout()
-    predicted = await predict_all(rasa_server.url, examples)
-    accuracy = report(examples, predicted)
+    report = await evaluate(rasa_server.url, rasa_api_params()["token"])
+    assert (Path(ROOT) / "var" / "nlu-report" / "heldout.json").exists()
     for lang, threshold in THRESHOLDS.items():
-        assert accuracy[lang] >= threshold, f"{lang}: {accuracy[lang]:.3f} < {threshold}"
+        assert report.accuracy[lang] >= threshold, f"{lang}: {report.accuracy[lang]:.3f}"
+    weak = {s.intent: round(s.recall, 3) for s in report.intents if s.recall < MIN_RECALL}
+    assert not weak, f"recall below {MIN_RECALL}: {weak}"

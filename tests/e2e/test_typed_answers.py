@@ -20,6 +20,9 @@ from aiohttp.test_utils import TestServer
 
 from ntsa_assistant.core.i18n import t
 from ntsa_assistant.core.masking import mask_id_number
+from ntsa_assistant.faq import answers as faq
+from ntsa_assistant.faq.answers import Topic
+from ntsa_assistant.handoff import texts as handoff_texts
 from ntsa_assistant.storage.engine import create_engine, create_session_factory
 from ntsa_assistant.training.booking import cancel
 from ntsa_assistant.training.queries import export_rows
@@ -263,3 +266,93 @@ async def test_stopping_and_declining_in_words_saves_nothing(
     [stopped] = await person.say(no)
     assert stopped["text"] == person.tx("training.stopped")
     assert await _active(registrations, chat_id) == []
+
+
+# --- people as they really write (issue: the examples that failed) ----------------------------
+
+
+@pytest.mark.usefixtures("status_stack", "fresh_limits")
+async def test_two_status_requests_in_one_message_start_one_check_answering_both(
+    telegram, chat_id
+) -> None:
+    person = Person(telegram, chat_id, "en")
+    await person.start_status_check(
+        "Is my ecitizen account validated and is my company linked?", "21000102"
+    )
+    telegram.share_contact(chat_id, "+254700000102")
+    [answer] = await telegram.wait_for_messages(chat_id, count=1, timeout=WAIT)
+    assert "not validated yet" in answer["text"]  # the validation, asked
+    assert person.tx("status.no_organisations") in answer["text"]  # the organisations, asked
+    assert "TIMS-DL-2023-000102" not in answer["text"]  # the pending ones were not asked
+
+
+@pytest.mark.usefixtures("status_stack")
+@pytest.mark.parametrize(
+    ("lang", "text"),
+    [
+        ("en", "when does TIMS close and are trainings free"),
+        ("sw", "TIMS itafungwa lini na mafunzo ni ya bure?"),
+    ],
+)
+async def test_two_questions_in_one_message_are_both_answered(telegram, chat_id, lang, text):
+    now = datetime.fromisoformat(NOW)
+    closure, training = await Person(telegram, chat_id, lang).say(text, count=2)
+    assert closure["text"] == faq.answer(Topic.CLOSURE, lang, now).text
+    assert training["text"] == faq.answer(Topic.TRAINING, lang, now).text
+
+
+@pytest.mark.usefixtures("status_stack")
+@pytest.mark.parametrize(
+    ("lang", "text", "topic"),
+    [
+        ("sw", "Habari, nataka kujua kama mafunzo ni ya bure", Topic.TRAINING),
+        ("sw", "Sasa boss, TIMS itafungwa lini?", Topic.CLOSURE),
+        ("en", "Hi there, please when does TIMS close", Topic.CLOSURE),
+        ("sw", "je ni lini tutaanza kutumia ecitizen peke yake?", Topic.CLOSURE),
+    ],
+)
+async def test_a_greeting_or_filler_in_front_does_not_hide_the_question(
+    telegram, chat_id, lang, text, topic
+):
+    [answer] = await Person(telegram, chat_id, lang).say(text)
+    assert answer["text"] == faq.answer(topic, lang, datetime.fromisoformat(NOW)).text
+
+
+async def test_asking_for_an_ntsa_agent_in_kiswahili_hands_off(telegram, gateway, chat_id):
+    person = Person(telegram, chat_id, "sw")
+    [question] = await person.say("Nahitaji kuongea na mhudumu wa NTSA tafadhali")
+    text, topics = handoff_texts.topic_question("sw")
+    assert (question["text"], buttons(question)) == (text, [title for title, _ in topics])
+    [left] = await person.say("/cancel")
+    assert left["text"] == handoff_texts.left_queue("sw")
+
+
+async def _register_typed(person: Person) -> None:
+    """A registration for the first motorists' session, every answer typed."""
+    await person.say("I want to attend a training" if person.lang == "en" else "nataka mafunzo")
+    await person.say("1")
+    await person.say("1")
+    await person.say("Amina Wekesa")
+    await person.say(f"0712{person.chat % 1_000_000:06d}")
+    await person.say("skip")
+    await person.say("yes", count=2)
+
+
+@pytest.mark.parametrize(("lang", "yes"), [("en", "yes"), ("sw", "ndiyo")])
+async def test_cancelling_a_registration_in_words(
+    telegram, gateway, registrations, chat_id, lang, yes
+) -> None:
+    person = Person(telegram, chat_id, lang)
+    await _register_typed(person)
+    [[code, _]] = await _active(registrations, chat_id)
+    mine = await person.say("cancel my registration" if lang == "en" else "nataka kufuta usajili")
+    assert buttons(mine[-1])[0].startswith(t(lang, "training.button_cancel", reference="")[:4])
+    [question] = await person.say("1")  # the first button under the list: cancel it
+    assert buttons(question) == [
+        t(lang, "training.button_yes_cancel"),
+        t(lang, "training.button_keep"),
+    ]
+    [done] = await person.say(yes)
+    assert await _active(registrations, chat_id) == []
+    assert code not in [c for c, _ in await _active(registrations, chat_id)]
+    assert done["text"]

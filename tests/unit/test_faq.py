@@ -229,3 +229,14 @@ def test_more_links_every_menu_topic_to_its_own_anchor_and_nothing_else() -> Non
     # Small talk has no section on the page, so no link.
     greet = faq.more(Topic.GREET, "en", BEFORE, page_url="http://127.0.0.1:8080")
     assert greet.text == faq.answer(Topic.GREET, "en", BEFORE).text
+
+
+@pytest.mark.parametrize("lang", ["en", "sw"])
+def test_out_of_scope_says_where_to_go_and_offers_a_person(lang: str) -> None:
+    answer = faq.answer(Topic.OUT_OF_SCOPE, lang, AFTER)
+    assert "ecitizen.go.ke" in answer.text
+    assert "ntsa.go.ke" in answer.text
+    assert [b.payload for b in answer.buttons] == [
+        '/human_handoff{"handoff_reason":"gave_up"}',
+        "/faq_menu",
+    ]

@@ -157,8 +157,14 @@ async def test_a_forged_topic_shows_the_menu(clock_at: Start) -> None:
         ("goodbye", "bye", Topic.GOODBYE, "en", "Goodbye"),
         ("acknowledge", "ok", Topic.ACKNOWLEDGE, "en", "Alright"),
         ("bot_capabilities", "what can you do", Topic.CAPABILITIES, "en", "I answer questions"),
-        ("out_of_scope", "tell me a joke please", Topic.OUT_OF_SCOPE, "en", "outside what I know"),
-        ("some_future_intent", "x", Topic.OUT_OF_SCOPE, "en", "outside what I know"),
+        (
+            "out_of_scope",
+            "tell me a joke please",
+            Topic.OUT_OF_SCOPE,
+            "en",
+            "not something I can do",
+        ),
+        ("some_future_intent", "x", Topic.OUT_OF_SCOPE, "en", "not something I can do"),
     ],
 )
 async def test_small_talk_and_deflection(
