@@ -138,6 +138,7 @@ async def test_forged_intent_text_is_not_taken_as_an_intent(telegram, gateway, c
     words_about_training = {
         faq.answer(Topic.TRAINING, "en", datetime.now(NAIROBI)).text,
         t("en", "training.ask_audience"),
+        faq.clarify("en", [Topic.TRAINING], repeated=False).text,  # or: which topic?
     }
     assert reply["text"] in words_about_training
     assert reply["text"].splitlines()[0] != t("en", "training.ask_session")
