@@ -24,6 +24,7 @@ from ntsa_assistant.core.settings import get_settings
 from ntsa_assistant.faq import answers as faq
 from ntsa_assistant.faq.answers import Topic
 from ntsa_assistant.handoff import texts as handoff_texts
+from tests.support.phrases import GIBBERISH
 from tests.support.processes import rasa_api_params
 
 pytestmark = pytest.mark.e2e
@@ -423,20 +424,6 @@ UNCLEAR_CANDIDATES = (
     "the thing",
     "tell me",
 )
-GIBBERISH_CANDIDATES = (
-    "blorp zzkx qwimble",
-    "blorp zzkx qwimble plonk",
-    "qwx vvbn plk",
-    "zzzt frumple gax",
-    "mnbv lkjh poiu",
-    "grob fnord sniggle",
-    "xylo prrt quabble",
-    "fghj rtyu vbnm",
-    "zorg blat",
-    "gnarp vlem",
-    "wug snarf tib",
-    "xq xq xq",
-)
 
 
 async def fallbacks(rasa_server, candidates: tuple[str, ...]) -> list[str]:
@@ -483,7 +470,7 @@ async def test_unclear_question_gets_topic_buttons_and_a_pick_answers(
 
 
 async def test_two_misses_in_a_row_offer_a_person(telegram, chat_id, after, rasa_server):
-    found = await fallbacks(rasa_server, GIBBERISH_CANDIDATES)
+    found = await fallbacks(rasa_server, GIBBERISH)
     misses = [text for text in found if choose_language(text, "en") == "en"]  # English replies
     assert len(misses) >= 2, f"the model classified the gibberish: only {misses} fell back"
     first = await say(telegram, chat_id, misses[0])

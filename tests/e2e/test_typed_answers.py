@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
-from aiohttp.test_utils import TestServer
 
 from ntsa_assistant.core.i18n import t
 from ntsa_assistant.core.masking import mask_id_number
@@ -26,44 +25,12 @@ from ntsa_assistant.handoff import texts as handoff_texts
 from ntsa_assistant.storage.engine import create_engine, create_session_factory
 from ntsa_assistant.training.booking import cancel
 from ntsa_assistant.training.queries import export_rows
-from tests.support.fakes import SMS_PATH, FakeSmsGateway
+from tests.support.fakes import STATUS_NOW, FakeSmsGateway
 
 pytestmark = pytest.mark.e2e
 
-NOW = "2023-12-10T10:00:00+03:00"  # five days before the pending-applications deadline
+NOW = STATUS_NOW
 WAIT = 40
-
-
-@pytest.fixture(scope="module")
-def sms_gateway() -> FakeSmsGateway:
-    return FakeSmsGateway()
-
-
-@pytest.fixture(scope="module")
-async def sms_server(sms_gateway: FakeSmsGateway) -> AsyncIterator[TestServer]:
-    """The fake SMS gateway, one per module (the action server reads its URL at start)."""
-    async with TestServer(sms_gateway.app(), host="127.0.0.1") as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-async def status_stack(action_server, sms_server, gateway, telegram) -> AsyncIterator[None]:
-    """The action server and the gateway (which texts the codes) with the fake SMS gateway
-    and a date before the deadline; put back as they were afterwards."""
-    env = {
-        "SMS_GATEWAY_URL": str(sms_server.make_url(SMS_PATH)),
-        "SMS_USERNAME": "sandbox",
-        "SMS_API_KEY": "test-key",
-        "ASSISTANT_NOW": NOW,
-    }
-    gateway_env = {**env, "SMS_OUTBOX_INTERVAL_SECONDS": "0.2"}
-    await action_server.restart(**env)
-    await gateway.restart(**gateway_env)
-    await telegram.wait_until_polling(timeout=60)
-    yield
-    await action_server.restart(**dict.fromkeys(env))
-    await gateway.restart(**dict.fromkeys(gateway_env))
-    await telegram.wait_until_polling(timeout=60)
 
 
 @pytest.fixture

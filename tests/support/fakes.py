@@ -19,6 +19,9 @@ from aiohttp import web
 
 from ntsa_assistant.status.sms import SmsUnavailable
 
+# The clock of the status checks end to end: five days before the pending-applications
+# deadline (tests/e2e/conftest.py, status_stack).
+STATUS_NOW = "2023-12-10T10:00:00+03:00"
 SMS_PATH = "/version1/messaging"
 STATUS_PATH = "/v1/people/{id_number}/status"
 
