@@ -33,6 +33,7 @@ from telegram import (
 )
 
 from bot.conversation import Button, Reply
+from ntsa_assistant.core.telegram_text import utf16_len
 from ntsa_assistant.protocol import Custom
 
 logger = logging.getLogger(__name__)
@@ -92,11 +93,6 @@ class ChatButtons:
             return []
         found = [self._kept.get(token) for token in shown[1]]
         return [Button(*pair) for pair in found if pair is not None]
-
-
-def utf16_len(text: str) -> int:
-    """Length as Telegram counts it: UTF-16 code units."""
-    return len(text.encode("utf-16-le")) // 2
 
 
 def _fitting_prefix(line: str, limit: int) -> int:

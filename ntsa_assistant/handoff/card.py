@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ntsa_assistant.core.i18n import spell_datetime, t
-from ntsa_assistant.handoff.texts import clip, masked, topic_title, utf16_len
+from ntsa_assistant.core.telegram_text import clip, utf16_len
+from ntsa_assistant.handoff.texts import masked, topic_title
 from ntsa_assistant.protocol import HANDOFF_TURN_CHARS, HandoffReason, TranscriptLine
 
 MESSAGE_LIMIT = 4096  # Telegram's longest text message, in UTF-16 units

@@ -11,6 +11,7 @@ from datetime import datetime
 
 from ntsa_assistant.core.i18n import Lang, spell_datetime, t
 from ntsa_assistant.core.masking import scrub
+from ntsa_assistant.core.telegram_text import clip, utf16_len
 from ntsa_assistant.faq.answers import MENU_TOPICS, Topic, menu, topic_command
 from ntsa_assistant.faq.timeline import default_timeline
 
@@ -187,29 +188,9 @@ def desk_unavailable(lang: Lang) -> str:
 # --- the agents' desk (English) ------------------------------------------------------------
 
 
-def utf16_len(text: str) -> int:
-    """The length Telegram counts: UTF-16 code units (an emoji is two)."""
-    return len(text.encode("utf-16-le")) // 2
-
-
-def clip(text: str, limit: int) -> str:
-    """``text`` cut to at most ``limit`` UTF-16 units, ending in "…" when cut."""
-    if utf16_len(text) <= limit:
-        return text
-    cut = text[:limit]  # a character is one or two units
-    while cut and utf16_len(cut) > limit - 1:
-        cut = cut[:-1]
-    return cut + "…" if limit > 0 else ""
-
-
 def masked(text: str) -> str:
-    """Free text the person wrote, masked and on one line, for the agents' eyes.
-
-    Masked twice: the whole text (a phone written in groups, ``0712 345 678``), then word by
-    word, for numbers written side by side (``+254712345678 0712345678``), which the first
-    pass reads as one number too long to be a phone and leaves as it is.
-    """
-    return " ".join(scrub(word) for word in scrub(text).split())
+    """Free text the person wrote, masked and on one line, for the agents' eyes."""
+    return " ".join(scrub(text).split())
 
 
 def desk_topic_name(label: str, lang: str, state: str, number: int) -> str:

@@ -10,6 +10,7 @@ import pytest
 
 from ntsa_assistant.core.clock import NAIROBI
 from ntsa_assistant.core.i18n import LANGUAGES, Lang, catalog, t
+from ntsa_assistant.core.telegram_text import utf16_len
 from ntsa_assistant.faq.answers import menu
 from ntsa_assistant.handoff import texts
 from ntsa_assistant.handoff.card import Card, CardRegistration, render_card
@@ -197,7 +198,7 @@ def test_the_desk_topic_name_shows_state_label_number_and_language(state: str, n
 
 def test_a_long_label_is_cut_to_telegrams_128_characters_and_masked() -> None:
     name = texts.desk_topic_name("😀" * 200, "en", "waiting", 7)
-    assert texts.utf16_len(name) <= 128
+    assert utf16_len(name) <= 128
     assert name.endswith("… #7 · EN")
     masked = texts.desk_topic_name("Otieno +254712345678 0712345678", "en", "waiting", 7)
     assert masked == "⏳ Otieno ***********78 ********78 #7 · EN"
