@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,6 +13,7 @@ from telegram.ext import CallbackContext, ExtBot, PersistenceInput, PicklePersis
 from bot.conversation import Conversation
 from bot.rasa_client import RasaClient
 from bot.render import ChatButtons
+from ntsa_assistant.core.clock import Clock
 from ntsa_assistant.core.settings import Settings
 from ntsa_assistant.storage.engine import SessionFactory
 
@@ -29,6 +31,15 @@ class GatewayState:
     engine: AsyncEngine
     sessions: SessionFactory  # the database (reminders, promotion notices, handoffs)
     desk: DeskRelay | None = None  # the agents' desk outbox, when SUPPORT_CHAT_ID is set
+
+    def now(self) -> datetime:
+        """The clock every rule reads (``ASSISTANT_NOW`` in demos and tests)."""
+        return Clock(self.settings.assistant_now).now()
+
+    def wake_desk(self, desk_chat_id: int | None = None) -> None:
+        """Something was queued for a desk group (or for any): its relay looks now."""
+        if self.desk is not None:
+            self.desk.wake(desk_chat_id)
 
 
 def chat_state(settings: Settings) -> PicklePersistence:

@@ -53,13 +53,12 @@ async def escalate(context: GatewayContext) -> None:
     outside them nobody is there to read it; the wait counts from the queueing)."""
     state = context.gateway
     settings = state.settings
-    now = Clock(settings.assistant_now).now()
+    now = state.now()
     if not WorkingHours.parse(settings.support_hours).is_open(now):
         return
     minutes = settings.support_escalate_minutes
     for view in await desk.due_escalations(state.sessions, now, timedelta(minutes=minutes)):
         waited = round((now - (view.queued_at or view.asked_at)).total_seconds() / 60)
         await desk.notice(state.sessions, view.id, texts.desk_escalation(waited), now)
-        if state.desk is not None:
-            state.desk.wake(view.desk_chat_id)
+        state.wake_desk(view.desk_chat_id)
         logger.warning("handoff %s unclaimed for %s min: escalated", view.id, waited)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from telegram import Message, Update, User
 from telegram.constants import ChatMemberStatus
@@ -23,7 +23,6 @@ from telegram.ext import BaseHandler, MessageHandler, filters
 from bot.context import GatewayContext
 from bot.desk.person import rating_markup
 from bot.handlers.scope import desk_filter
-from ntsa_assistant.core.clock import Clock
 from ntsa_assistant.core.settings import Settings
 from ntsa_assistant.handoff import desk, texts
 from ntsa_assistant.storage.models import CloseReason, HandoffState
@@ -148,25 +147,27 @@ async def _claim(
         view.id,
         user.id if user else 0,
         name if show_name else None,
-        _now(context),
+        context.gateway.now(),
     )
     if claimed is None:
         return None
     await _to_person(context, message, claimed, texts.claimed(claimed.language, claimed.agent_name))
     await _reply(context, message, texts.desk_claimed(name), claimed)
-    _wake(context, claimed.desk_chat_id)
+    context.gateway.wake_desk(claimed.desk_chat_id)
     logger.info("handoff %s claimed", claimed.id)
     return claimed
 
 
 async def _done(context: GatewayContext, message: Message, view: desk.HandoffView) -> None:
-    closed = await desk.close(context.gateway.sessions, view.id, CloseReason.DONE, _now(context))
+    closed = await desk.close(
+        context.gateway.sessions, view.id, CloseReason.DONE, context.gateway.now()
+    )
     if closed is None:
         return
     await _reply(
         context, message, texts.desk_closed(_agent_name(message.from_user), "done"), closed
     )
-    _wake(context, closed.desk_chat_id)
+    context.gateway.wake_desk(closed.desk_chat_id)
     if await _to_person(context, message, closed, texts.back_to_bot(closed.language)):
         question, markup = rating_markup(closed.language, closed.id)
         await context.bot.send_message(closed.chat_id, question, reply_markup=markup)
@@ -186,13 +187,13 @@ async def _block(
     if asked is None or asked < time.monotonic():
         await _reply(context, message, texts.desk_block_confirm(settings.support_block_hours), view)
         return
-    now = _now(context)
+    now = context.gateway.now()
     until = now + timedelta(hours=settings.support_block_hours)
     await desk.block(context.gateway.sessions, view.chat_id, until)
     closed = await desk.close(context.gateway.sessions, view.id, CloseReason.BLOCKED, now)
     await _reply(context, message, texts.desk_blocked(until), view)
     if closed is not None:
-        _wake(context, closed.desk_chat_id)
+        context.gateway.wake_desk(closed.desk_chat_id)
         await _to_person(context, message, closed, texts.blocked(closed.language, until))
     logger.info("handoff %s: person blocked for %s h", view.id, settings.support_block_hours)
 
@@ -214,22 +215,12 @@ async def _reply(
     """The bot's answer to an agent, in the same topic: through the desk's paced outbox when
     it concerns a handoff (so it never holds up what goes to the person), else at once."""
     if view is not None:
-        await desk.notice(context.gateway.sessions, view.id, text, _now(context))
-        _wake(context, view.desk_chat_id)
+        await desk.notice(context.gateway.sessions, view.id, text, context.gateway.now())
+        context.gateway.wake_desk(view.desk_chat_id)
         return
     await context.bot.send_message(
         message.chat.id, text, message_thread_id=message.message_thread_id
     )
-
-
-def _now(context: GatewayContext) -> datetime:
-    return Clock(context.gateway.settings.assistant_now).now()
-
-
-def _wake(context: GatewayContext, desk_chat_id: int | None) -> None:
-    relay = context.gateway.desk
-    if relay is not None:
-        relay.wake(desk_chat_id)
 
 
 def handlers(settings: Settings) -> list[BaseHandler]:

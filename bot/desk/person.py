@@ -23,7 +23,6 @@ from bot.context import GatewayContext
 from bot.handlers.scope import is_user_chat
 from bot.metadata import base_metadata
 from ntsa_assistant import protocol
-from ntsa_assistant.core.clock import Clock
 from ntsa_assistant.core.i18n import Lang, normalise_language
 from ntsa_assistant.core.language import detect
 from ntsa_assistant.handoff import desk, texts
@@ -35,10 +34,6 @@ logger = logging.getLogger(__name__)
 PREFIX = "handoff:"
 TOPIC, LEAVE, RATE = PREFIX + "topic:", PREFIX + "leave", PREFIX + "rate:"
 CANCEL_WORDS = frozenset({"/cancel", "/acha", "/stop"})
-
-
-def _clock(context: GatewayContext) -> Clock:
-    return Clock(context.gateway.settings.assistant_now)
 
 
 def _lang(context: GatewayContext, update: Update, fallback: str | None = None) -> Lang:
@@ -55,7 +50,7 @@ def _keyboard(buttons: texts.Buttons, prefix: str) -> InlineKeyboardMarkup:
 
 
 def _label(update: Update) -> str:
-    """How agents see the person: their Telegram first name (masked if it holds a number)."""
+    """How agents see the person: their Telegram first name (the topic name masks it)."""
     user = update.effective_user
     return (user.first_name if user and user.first_name else "") or "—"
 
@@ -71,7 +66,7 @@ async def start(update: Update, context: GatewayContext, request: protocol.Hando
     if not gateway.settings.support_chat_id:
         await context.bot.send_message(chat_id, texts.no_desk(lang))
         return
-    now = _clock(context).now()
+    now = context.gateway.now()
     until = await desk.blocked_until(gateway.sessions, chat_id, now)
     if until is not None:
         await context.bot.send_message(chat_id, texts.blocked(lang, until))
@@ -155,11 +150,11 @@ async def _on_button(update: Update, context: GatewayContext, data: str) -> None
     elif data.startswith(RATE):
         handoff_id, _, rating = data.removeprefix(RATE).partition(":")
         if handoff_id.isdigit() and rating.isdigit():
-            now = _clock(context).now()
+            now = context.gateway.now()
             rated = await desk.rate(sessions, chat_id, int(handoff_id), int(rating), now)
             if rated:
                 await desk.notice(sessions, int(handoff_id), texts.desk_rating(int(rating)), now)
-                _wake(context, None)
+                context.gateway.wake_desk()
                 lang = _lang(context, update)
                 await context.bot.send_message(chat_id, texts.rating_thanks(lang, int(rating)))
                 await update.effective_message.edit_reply_markup(None)
@@ -171,7 +166,7 @@ async def _while_choosing(update: Update, context: GatewayContext, view: desk.Ha
     message = update.message
     if message is None:  # a button from before: back to the assistant
         await desk.close(
-            context.gateway.sessions, view.id, CloseReason.CANCELLED, _clock(context).now()
+            context.gateway.sessions, view.id, CloseReason.CANCELLED, context.gateway.now()
         )
         return False
     if message.text and message.text.strip().split("@")[0].lower() in CANCEL_WORDS:
@@ -179,7 +174,7 @@ async def _while_choosing(update: Update, context: GatewayContext, view: desk.Ha
         return True
     if message.text and message.text.startswith("/"):
         await desk.close(
-            context.gateway.sessions, view.id, CloseReason.CANCELLED, _clock(context).now()
+            context.gateway.sessions, view.id, CloseReason.CANCELLED, context.gateway.now()
         )
         return False  # another command: the person moved on
     queued = await _queue(update, context, view, texts.OTHER, message.text)
@@ -211,9 +206,9 @@ async def _relay(update: Update, context: GatewayContext, view: desk.HandoffView
         view,
         message_id=message.message_id,
         text=text,
-        now=_clock(context).now(),
+        now=context.gateway.now(),
     )
-    _wake(context, view.desk_chat_id)
+    context.gateway.wake_desk(view.desk_chat_id)
 
 
 async def _queue(
@@ -224,7 +219,7 @@ async def _queue(
     typed: str | None,
 ) -> desk.HandoffView | None:
     gateway = context.gateway
-    now = _clock(context).now()
+    now = context.gateway.now()
     hours = WorkingHours.parse(gateway.settings.support_hours)
     topic = topic if topic in {key for _, key in texts.topic_question("en")[1]} else texts.OTHER
     queued = await desk.choose(
@@ -239,7 +234,7 @@ async def _queue(
     )
     if queued is None:
         return None
-    _wake(context, queued.handoff.desk_chat_id)
+    context.gateway.wake_desk(queued.handoff.desk_chat_id)
     await _send_place(update, context, queued.handoff, queued.position, queued.estimate_minutes)
     logger.info(
         "handoff %s queued in desk %s at place %s",
@@ -267,7 +262,7 @@ async def _send_place(
     position: int,
     estimate: int | None,
 ) -> None:
-    now = _clock(context).now()
+    now = context.gateway.now()
     hours = WorkingHours.parse(context.gateway.settings.support_hours)
     open_now = hours.is_open(now)
     text = texts.queued(
@@ -285,7 +280,7 @@ async def _send_place(
 
 
 async def _leave(update: Update, context: GatewayContext, view: desk.HandoffView) -> None:
-    now = _clock(context).now()
+    now = context.gateway.now()
     closed = await desk.close(context.gateway.sessions, view.id, CloseReason.CANCELLED, now)
     if closed is None:
         return
@@ -293,15 +288,9 @@ async def _leave(update: Update, context: GatewayContext, view: desk.HandoffView
         claimed = view.state is HandoffState.CLAIMED
         told = texts.desk_person_left() if claimed else texts.desk_cancelled()
         await desk.notice(context.gateway.sessions, view.id, told, now)
-        _wake(context, closed.desk_chat_id)
+        context.gateway.wake_desk(closed.desk_chat_id)
     await context.bot.send_message(update.effective_chat.id, texts.left_queue(view.language))
     logger.info("handoff %s left by the person", view.id)
-
-
-def _wake(context: GatewayContext, desk_chat_id: int | None) -> None:
-    relay = context.gateway.desk
-    if relay is not None:
-        relay.wake(desk_chat_id)
 
 
 def rating_markup(lang: Lang, handoff_id: int) -> tuple[str, InlineKeyboardMarkup]:

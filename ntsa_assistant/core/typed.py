@@ -153,17 +153,9 @@ def pick(text: str, titles: Sequence[str]) -> int | None:
     training". None when the text names no option, or more than one."""
     plain = normalise(text)
     names = [[normalise(title)] for title in titles]
-    if not plain or not names:
-        return None
-    number = _number(plain)
-    if number is not None:
-        return number - 1 if 1 <= number <= len(names) else None
-    for match in (_exact, _near):
-        hits = {index for index, option in enumerate(names) if match(plain, option)}
-        if len(hits) == 1:
-            return hits.pop()
-        if hits:
-            return None
+    option = _option(plain, names, numbered=True, whole=True)
+    if option is not None:
+        return option
     if len(titles) == 2:
         says = [_words(_first_words(name[0]), typos=False) for name in names]
         typed = _words(plain, typos=True)
@@ -222,13 +214,16 @@ def _squeeze(phrase: str) -> str:
     return re.sub(r"(.)\1+", r"\1", phrase)
 
 
-def _option(plain: str, names: list[list[str]], numbered: bool) -> int | None:
+def _option(
+    plain: str, names: list[list[str]], numbered: bool, *, whole: bool = False
+) -> int | None:
+    """The option named by number or by name; ``whole``: only by a whole name."""
     if not names or not plain:
         return None
     number = _number(plain)
     if number is not None:
         return number - 1 if numbered and 1 <= number <= len(names) else None
-    for match in (_exact, _near, _contained):
+    for match in (_exact, _near) if whole else (_exact, _near, _contained):
         hits = {index for index, option in enumerate(names) if match(plain, option)}
         if len(hits) == 1:
             return hits.pop()

@@ -411,6 +411,12 @@ def _enqueue(
     )
 
 
+async def _label(db: AsyncSession, row: Handoff) -> str:
+    """How the desk names the person of ``row`` (their topic's label)."""
+    topic = await db.get(DeskTopic, row.chat_id)
+    return topic.label if topic else str(row.chat_id)
+
+
 def _enqueue_rename(db: AsyncSession, row: Handoff, label: str, now: datetime) -> None:
     name = texts.desk_topic_name(label, row.language.value, row.state.value, row.id)
     _enqueue(db, row, DeskItemKind.RENAME, now, text=name)
@@ -474,8 +480,7 @@ async def claim(
                 return None
             row = await db.get(Handoff, handoff_id, populate_existing=True)
             assert row is not None
-            topic = await db.get(DeskTopic, row.chat_id)
-            _enqueue_rename(db, row, topic.label if topic else str(row.chat_id), now)
+            _enqueue_rename(db, row, await _label(db, row), now)
             return HandoffView.of(row)
 
     return await retry_if_locked(attempt)
@@ -498,8 +503,7 @@ async def close(
             row = await db.get(Handoff, handoff_id, populate_existing=True)
             assert row is not None
             if row.desk_chat_id is not None and row.queued_at is not None:
-                topic = await db.get(DeskTopic, row.chat_id)
-                _enqueue_rename(db, row, topic.label if topic else str(row.chat_id), now)
+                _enqueue_rename(db, row, await _label(db, row), now)
             return HandoffView.of(row)
 
     return await retry_if_locked(attempt)
@@ -583,8 +587,7 @@ async def recard(sessions: SessionFactory, handoff_id: int, now: datetime) -> No
             row = await db.get(Handoff, handoff_id)
             if row is None or row.state not in QUEUED_STATES:
                 return
-            topic = await db.get(DeskTopic, row.chat_id)
-            label = topic.label if topic else str(row.chat_id)
+            label = await _label(db, row)
             card = _card(row, label, registrations, open_now=True)
             _enqueue(db, row, DeskItemKind.CARD, now, text=card)
             _enqueue_rename(db, row, label, now)
