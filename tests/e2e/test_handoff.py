@@ -667,3 +667,56 @@ async def test_outside_working_hours_the_queue_says_when_agents_are_back(
     found = await opened(telegram, e2e_database, person, "en")
     asked = card_line("asked_closed", when=spell_datetime("en", instant))
     assert asked in found.card.splitlines()
+
+
+# --- twenty at once, and forged buttons ---------------------------------------------------
+
+
+async def test_twenty_people_at_once_each_get_one_place_and_one_topic(
+    telegram, open_desk, e2e_database, chat_id
+):
+    people = [Person(telegram, chat_id + n * 1000) for n in range(20)]
+    for person in people:
+        telegram.push_command(person.chat, "/agent")
+    for person in people:
+        assert_question((await person.read())[0], "en")
+    for person in people:
+        telegram.press_button(person.chat, texts.topic_question("en")[1][-1][0])
+    queued = [(await person.read())[0]["text"] for person in people]
+    # Each was told a place in the queue. The clock is frozen here, so the twenty choices
+    # tie on their instant and a place told is the snapshot of the moment it was taken.
+    places = {queue_text("en", position=n) for n in range(1, 21)}
+    assert all(text in places for text in queued)
+    rows = [row for person in people for row in handoffs(e2e_database, person.chat)]
+    assert len(rows) == 20  # one handoff each, nobody lost or doubled
+    assert {row["state"] for row in rows} == {"waiting"}
+    threads = await wait_until(
+        lambda: (
+            (found := [desk_thread(e2e_database, p.chat) for p in people]) and all(found) and found
+        ),
+        "twenty topics",
+        timeout=90,
+    )
+    assert len(set(threads)) == 20
+    assert [c for c in telegram.rejected() if c.params.get("chat_id") == DESK_CHAT_ID] == []
+
+
+async def test_forged_handoff_buttons_change_nothing(telegram, open_desk, e2e_database, chat_id):
+    """Someone else's rating, a leave with nothing to leave, a topic with no question: each
+    sent twenty times at once by a modified client."""
+    rated = Person(telegram, chat_id)
+    telegram.push_command(rated.chat, "/agent")
+    await rated.read()
+    await rated.press(texts.topic_question("en")[1][0][0])
+    [row] = handoffs(e2e_database, rated.chat)
+
+    forger = Person(telegram, chat_id + 1000)
+    [greeting] = await forger.command("/start")
+    forged = [f"handoff:rate:{row['id']}:1", "handoff:leave", "handoff:topic:closure"]
+    for data in forged * 20:
+        telegram.push_callback(forger.chat, greeting["message_id"], data)
+    [answer] = await forger.say("When does TIMS close?")  # served after all sixty
+    assert answer["text"] == closure_answer()
+    assert handoffs(e2e_database, forger.chat) == []
+    [still] = handoffs(e2e_database, rated.chat)
+    assert (still["state"], still["rating"]) == ("waiting", None)
