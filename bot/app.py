@@ -20,7 +20,8 @@ from bot import desk, handlers, reminders, retention, sms_outbox
 from bot.context import GatewayContext, GatewayState, chat_state
 from bot.conversation import Conversation
 from bot.handlers import throttle
-from bot.rasa_client import RasaClient
+from bot.health import Health
+from bot.rasa_client import RasaClient, RasaNotReady
 from ntsa_assistant.core.language import warm_up
 from ntsa_assistant.core.settings import Settings
 from ntsa_assistant.storage.engine import create_engine, create_session_factory
@@ -85,22 +86,26 @@ def build_application(settings: Settings) -> Application:
     async def post_init(application: Application) -> None:
         token = settings.rasa_auth_token
         rasa = RasaClient(
-            settings.rasa_base,
+            settings.rasa_bases,
             settings.rasa_timeout_seconds,
             token.get_secret_value() if token else None,
         )
         await rasa.start()
-        if not await rasa.is_ready():
-            logger.warning(
-                "Rasa at %s is not ready yet; turns get an apology until it is", settings.rasa_base
-            )
-        warm_up()
         engine = create_engine(settings.database_url)
-        if problem := await schema_problem(engine):
-            logger.error("reminders and notices wait until this is fixed: %s", problem)
+        # Kept before the wait below, so that a stop while waiting closes them.
         application.bot_data["gateway"] = GatewayState(
             settings, rasa, Conversation(rasa), engine, create_session_factory(engine)
         )
+        if settings.health_port:
+            health = Health(rasa, engine, settings.redis_url, lambda: application.running)
+            application.bot_data["health"] = health
+            await health.start(settings.health_port)
+        # PTB starts polling (or the webhook server) only once post_init returns: until a
+        # replica can answer, updates stay with Telegram instead of becoming apologies.
+        await rasa.wait_ready(settings.rasa_wait_seconds)
+        warm_up()
+        if problem := await schema_problem(engine):
+            logger.error("reminders and notices wait until this is fixed: %s", problem)
         application.bot_data["gateway"].desk = desk.start(
             application, application.bot_data["gateway"]
         )
@@ -113,6 +118,9 @@ def build_application(settings: Settings) -> Application:
         logger.info("gateway ready as @%s", application.bot.username)
 
     async def post_shutdown(application: Application) -> None:
+        health: Health | None = application.bot_data.get("health")
+        if health is not None:
+            await health.stop()
         state: GatewayState | None = application.bot_data.get("gateway")
         if state is not None:
             if state.desk is not None:
@@ -154,14 +162,17 @@ def run(settings: Settings) -> None:
     except ValueError as exc:
         sys.exit(f"The gateway does not start: {exc}")
     application = build_application(settings)
-    if settings.telegram_mode == "webhook":
-        assert settings.webhook_secret is not None  # check_security refused a start without
-        application.run_webhook(
-            listen=settings.webhook_listen,
-            port=settings.webhook_port,
-            webhook_url=settings.webhook_url,
-            secret_token=settings.webhook_secret.get_secret_value(),
-            allowed_updates=ALLOWED_UPDATES,
-        )
-    else:
-        application.run_polling(allowed_updates=ALLOWED_UPDATES)
+    try:
+        if settings.telegram_mode == "webhook":
+            assert settings.webhook_secret is not None  # check_security refused a start without
+            application.run_webhook(
+                listen=settings.webhook_listen,
+                port=settings.webhook_port,
+                webhook_url=settings.webhook_url,
+                secret_token=settings.webhook_secret.get_secret_value(),
+                allowed_updates=ALLOWED_UPDATES,
+            )
+        else:
+            application.run_polling(allowed_updates=ALLOWED_UPDATES)
+    except RasaNotReady as exc:  # PTB has shut down cleanly by now
+        sys.exit(f"The gateway stops: {exc}")

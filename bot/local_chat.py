@@ -44,7 +44,7 @@ def show(replies: list[Reply], out: TextIO = sys.stdout) -> list[Button]:
 
 
 async def chat(settings: Settings) -> None:
-    rasa = RasaClient(settings.rasa_base, settings.rasa_timeout_seconds)
+    rasa = RasaClient(settings.rasa_bases, settings.rasa_timeout_seconds)
     await rasa.start()
     warm_up()
     conversation = Conversation(rasa)

@@ -1,4 +1,4 @@
-"""Only Rasa may call the action server: every request but the health check must carry
+"""Only Rasa may call the action server: every request but the health checks must carry
 the shared secret (``ACTION_SERVER_SECRET``) in the header Rasa sends (nlu/endpoints.yml).
 
 The check is a request middleware, so a refused call never reaches rasa_sdk's route, its
@@ -19,7 +19,8 @@ from ntsa_assistant.protocol import ACTION_SECRET_HEADER
 
 logger = logging.getLogger(__name__)
 
-OPEN_PATHS = frozenset({"/health"})  # the readiness probe; it tells nothing
+# The liveness and readiness probes; they tell nothing of a person.
+OPEN_PATHS = frozenset({"/health", "/ready"})
 
 
 class MissingSecret(RuntimeError):
@@ -27,7 +28,7 @@ class MissingSecret(RuntimeError):
 
 
 def install(app: Sanic, settings: Settings) -> None:
-    """Adds the secret check in front of every route of ``app`` except the health check."""
+    """Adds the secret check in front of every route of ``app`` except the health checks."""
     if settings.action_server_secret is None:
         raise MissingSecret(
             "ACTION_SERVER_SECRET is not set, so anyone could call the actions: the action "

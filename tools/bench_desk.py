@@ -7,8 +7,9 @@ now and then. Reports how many messages a minute the desk group received, how ma
 Telegram refused, whether every person's text arrived (alone or merged), how long texts
 waited (person → desk) and how long an agent's reply took (desk → person).
 
-Rasa is not started: ``/agent`` then starts the handoff without the last turns (the
-gateway's fallback), which keeps the measurement to the desk itself.
+Rasa is not started: a stand-in answers the gateway's readiness check (the gateway takes no
+update before a Rasa is ready) and refuses every turn, so ``/agent`` starts the handoff
+without the last turns (the gateway's fallback), which keeps the measurement to the desk.
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests.support.fake_rasa import FakeRasaReplica, ReplicaServer
 from tests.support.telegram_emulator import TelegramEmulator
 from tools.bench import percentile, port, prepare_database
-from tools.stack import ROOT, gateway_service
+from tools.stack import ROOT, gateway_service, run_secrets
 
 DESK = -1_001_234_567_890
 TOKEN = "123456:DESK"
@@ -42,13 +44,17 @@ def desk_texts(tg: TelegramEmulator) -> str:
 
 
 async def main(workdir: Path, db: str, people: int, per_minute: int, seconds: int) -> None:
+    no_rasa = FakeRasaReplica("none", run_secrets()["RASA_AUTH_TOKEN"])
+    no_rasa.error_status = 503
+    stand_in = ReplicaServer(no_rasa, port(6999))
+    await stand_in.start()
     async with TelegramEmulator(token=TOKEN) as tg:
         tg.add_group(DESK, "NTSA desk", is_forum=True)
         tg.group_rate_limit(20, 60)
         env = {
             "TELEGRAM_BOT_TOKEN": TOKEN,
             "TELEGRAM_BASE_URL": tg.base_url,
-            "RASA_URL": f"http://127.0.0.1:{port(6999)}",  # nothing listens: no Rasa
+            "RASA_URL": stand_in.url,
             "RASA_TIMEOUT_SECONDS": "1",
             "DATABASE_URL": db,
             "LOG_LEVEL": "WARNING",
@@ -105,6 +111,7 @@ async def main(workdir: Path, db: str, people: int, per_minute: int, seconds: in
             report(tg, sent, arrived, replies, time.monotonic() - started)
         finally:
             await bot.stop()
+            await stand_in.stop()
 
 
 def report(

@@ -387,7 +387,7 @@ async def _security_headers(request: web.Request, response: web.StreamResponse) 
 async def _start_rasa(app: web.Application) -> None:
     settings = app[SETTINGS]
     token = settings.rasa_auth_token.get_secret_value() if settings.rasa_auth_token else None
-    client = RasaClient(settings.rasa_base, RASA_PARSE_TIMEOUT_SECONDS, auth_token=token)
+    client = RasaClient(settings.rasa_bases, RASA_PARSE_TIMEOUT_SECONDS, auth_token=token)
     await client.start()
     app[RASA] = client
 

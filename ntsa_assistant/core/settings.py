@@ -35,8 +35,18 @@ class Settings(BaseSettings):
     support_group_seconds: float = Field(default=60.0, gt=0)
 
     database_url: str = DEFAULT_DATABASE_URL
-    rasa_url: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:5005")
+    # RASA_URL: one Rasa server, or several replicas, comma-separated. The gateway sends
+    # each chat to one replica by a stable hash of its id (bot/rasa_client.py); every
+    # gateway must list the same replicas (in any order) to agree on where a chat lives.
+    rasa_urls: Annotated[tuple[AnyHttpUrl, ...], NoDecode] = Field(
+        default=(AnyHttpUrl("http://127.0.0.1:5005"),), validation_alias="rasa_url"
+    )
     rasa_timeout_seconds: float = 8.0
+    # At start the gateway takes no update until a Rasa replica is ready; past this many
+    # seconds it gives up and exits, so a supervisor notices (0: wait for ever).
+    rasa_wait_seconds: float = Field(default=600.0, ge=0)
+    # The gateway's health endpoint (/live, /ready) on 127.0.0.1:HEALTH_PORT; 0: none.
+    health_port: int = Field(default=0, ge=0, le=65535)
 
     assistant_now: datetime | None = None
 
@@ -138,6 +148,19 @@ class Settings(BaseSettings):
             return tuple(dict.fromkeys(ids))
         return value
 
+    @field_validator("rasa_urls", mode="before")
+    @classmethod
+    def _rasa_urls(cls, value: object) -> object:
+        """``http://rasa-1:5005, http://rasa-2:5005`` → both, each once; at least one."""
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, list | tuple):
+            unique = list(dict.fromkeys(str(url).rstrip("/") for url in value))
+            if not unique:
+                raise ValueError("RASA_URL: at least one Rasa server, e.g. http://127.0.0.1:5005")
+            return tuple(unique)
+        return value
+
     @field_validator("assistant_now", "status_api_url", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
@@ -157,8 +180,19 @@ class Settings(BaseSettings):
         return self
 
     @property
+    def rasa_url(self) -> AnyHttpUrl:
+        """The first Rasa server of ``RASA_URL`` (``make run`` starts one there)."""
+        return self.rasa_urls[0]
+
+    @property
+    def rasa_bases(self) -> tuple[str, ...]:
+        """Every Rasa replica's base URL, without a trailing slash."""
+        return tuple(str(url).rstrip("/") for url in self.rasa_urls)
+
+    @property
     def rasa_base(self) -> str:
-        return str(self.rasa_url).rstrip("/")
+        """The first replica's base URL; a client of every replica takes :attr:`rasa_bases`."""
+        return self.rasa_bases[0]
 
 
 @lru_cache(maxsize=1)
