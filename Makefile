@@ -28,7 +28,7 @@ endef
 export TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
 export TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: help run test test-fast setup lint audit format model db chat-emulator bench bench-desk browser clean
+.PHONY: help run test test-fast setup lint audit format model db chat-emulator bench bench-desk browser compose-check clean
 
 help:
 	@echo "make run       — start the assistant (sets up everything on first use)"
@@ -94,7 +94,7 @@ lint: $(STAMPS)/app
 audit: $(STAMPS)/app $(STAMPS)/rasa
 	$(APP_PY) -m tools.audit
 
-test: setup lint audit browser
+test: setup lint audit browser compose-check
 	$(APP_VENV)/bin/pytest
 
 # The browser tests' headless Chromium and its driver, from Debian's packages (never a
@@ -122,6 +122,21 @@ $(AXE_CORE):
 	npm install --silent --no-audit --no-fund --prefix var/axe axe-core@$(AXE_CORE_VERSION)
 	@test -s $@
 browser: $(STAMPS)/browser $(AXE_CORE)
+
+# docker-compose.yml must stay valid (`docker-compose config`). No Docker engine is needed
+# for that, only the compose client: Debian's docker-compose, installed as root when missing.
+COMPOSE_CHECK_ENV := POSTGRES_PASSWORD=x ACTION_SERVER_SECRET=x RASA_AUTH_TOKEN=x \
+  GATEWAY_SIGNING_SECRET=x WEB_SECRET=x TRACKER_STORE_SECRET=x WEBHOOK_URL=https://bot.example \
+  WEBHOOK_SECRET=x
+compose-check:
+	@command -v docker-compose >/dev/null || docker compose version >/dev/null 2>&1 || { \
+	  [ "$$(id -u)" = 0 ] && echo "Installing Debian's docker-compose for the compose check …" \
+	  && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	     --no-install-recommends docker-compose >/dev/null; } \
+	  || { echo "Checking docker-compose.yml needs a compose client: apt-get install -y docker-compose"; exit 1; }
+	@if command -v docker-compose >/dev/null; then COMPOSE=docker-compose; else COMPOSE="docker compose"; fi; \
+	  env -i PATH="$$PATH" $(COMPOSE_CHECK_ENV) $$COMPOSE config --quiet \
+	  && echo "docker-compose.yml: valid"
 
 # Daily work: no Rasa environment, no model; unit and database tests (SQLite and PostgreSQL).
 test-fast: lint
