@@ -8,7 +8,6 @@ import sys
 
 from telegram import BotCommand, Update
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     ApplicationBuilder,
     ApplicationHandlerStop,
@@ -16,12 +15,13 @@ from telegram.ext import (
     TypeHandler,
 )
 
-from bot import desk, handlers, reminders, retention, sms_outbox
+from bot import desk, handlers, reminders, retention, shared_state, sms_outbox
 from bot.context import GatewayContext, GatewayState, chat_state
 from bot.conversation import Conversation
 from bot.handlers import throttle
 from bot.health import Health
 from bot.rasa_client import RasaClient, RasaNotReady
+from bot.rate_limiter import rate_limiter
 from ntsa_assistant.core.language import warm_up
 from ntsa_assistant.core.settings import Settings
 from ntsa_assistant.storage.engine import create_engine, create_session_factory
@@ -83,6 +83,8 @@ def build_application(settings: Settings) -> Application:
     check_security(settings)
     sms_outbox.check(settings)
 
+    shared = shared_state.connect(settings)  # None without REDIS_URL: all in process
+
     async def post_init(application: Application) -> None:
         token = settings.rasa_auth_token
         rasa = RasaClient(
@@ -130,24 +132,24 @@ def build_application(settings: Settings) -> Application:
         outbox: sms_outbox.Outbox | None = application.bot_data.get("sms_outbox")
         if outbox is not None:
             await outbox.close()
+        if shared is not None:
+            await shared.close()
 
     application = (
         ApplicationBuilder()
         .token(settings.telegram_bot_token.get_secret_value())
         .base_url(settings.telegram_base_url)
-        .persistence(chat_state(settings))
-        # The one group the bot writes to is the agents' desk, paced by its own outbox
-        # (bot/desk/relay.py): PTB's per-group bucket would also hold up calls that send no
-        # message there (getChatMember) behind a busy desk, so it is off; 429s are retried.
-        .rate_limiter(AIORateLimiter(group_max_rate=0, max_retries=5))
-        .concurrent_updates(throttle.chat_turns(settings, slots=64))
+        .persistence(chat_state(settings, shared))
+        # Telegram's budget for the token, shared by every replica through Redis; 429s retried.
+        .rate_limiter(rate_limiter(shared))
+        .concurrent_updates(throttle.chat_turns(settings, slots=64, shared=shared))
         .context_types(ContextTypes(context=GatewayContext))
         .post_init(post_init)
         .post_shutdown(post_shutdown)
         .build()
     )
     application.add_handler(TypeHandler(Update, _ignore_other_updates), group=-2)
-    handlers.register(application, settings)
+    handlers.register(application, settings, shared)
     return application
 
 

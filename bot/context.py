@@ -8,11 +8,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine
-from telegram.ext import CallbackContext, ExtBot, PersistenceInput, PicklePersistence
+from telegram.ext import (
+    BasePersistence,
+    CallbackContext,
+    ExtBot,
+    PersistenceInput,
+    PicklePersistence,
+)
 
+from bot.chat_store import RedisChatState
 from bot.conversation import Conversation
 from bot.rasa_client import RasaClient
 from bot.render import ChatButtons
+from bot.shared_state import SharedRedis
 from ntsa_assistant.core.clock import Clock
 from ntsa_assistant.core.settings import Settings
 from ntsa_assistant.storage.engine import SessionFactory
@@ -42,13 +50,16 @@ class GatewayState:
             self.desk.wake(desk_chat_id)
 
 
-def chat_state(settings: Settings) -> PicklePersistence:
-    """Per-chat state (button payloads, language) kept across restarts in one file.
+def chat_state(settings: Settings, shared: SharedRedis | None = None) -> BasePersistence:
+    """Per-chat state (button payloads, language) kept across restarts.
 
     Only ``chat_data`` is kept: ``bot_data`` holds live resources (made in post_init).
-    Written every few seconds and on a clean stop. One gateway process per file; several
-    replicas would share this state through Redis instead (DESIGN.md).
+    With Redis (``shared``), in Redis as JSON, where every replica reads and writes it
+    (bot/chat_store.py). Without, in one file, written every few seconds and on a clean
+    stop: one gateway process per file.
     """
+    if shared is not None:
+        return RedisChatState(shared)
     path = Path(settings.gateway_state_path)
     path.parent.mkdir(parents=True, exist_ok=True)
     return PicklePersistence(
@@ -76,6 +87,13 @@ class GatewayContext(CallbackContext[ExtBot, dict, dict, dict]):
         if self.chat_data is None:
             raise RuntimeError("buttons belong to a chat; this update has none")
         return ChatButtons(self.chat_data)
+
+    async def share_chat_state(self, chat_id: int) -> None:
+        """With replicas, writes what this turn kept (buttons, language) now rather than a
+        moment later, so a tap on a button just sent works on whichever replica gets it."""
+        persistence = self.application.persistence
+        if isinstance(persistence, RedisChatState) and self.chat_data is not None:
+            await persistence.update_chat_data(chat_id, self.chat_data)
 
     def remember_language(self, lang: str) -> None:
         if self.chat_data is not None:

@@ -18,7 +18,6 @@ import base64
 import logging
 import secrets
 import time
-from collections import OrderedDict
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -52,35 +51,38 @@ Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
 
 
 class ChatButtons:
-    """The payloads behind one chat's inline buttons, in that chat's own state."""
+    """The payloads behind one chat's inline buttons, in that chat's own state.
+
+    Kept as plain JSON values (an object of ``token: [title, payload]``, oldest first, and
+    the menu as ``[time, [tokens]]``), so a pickle file and Redis's JSON hold them alike.
+    """
 
     def __init__(self, chat_data: MutableMapping[str, Any], capacity: int = BUTTONS_PER_CHAT):
         kept = chat_data.get(_BUTTONS_KEY)
-        if not isinstance(kept, OrderedDict):
-            kept = chat_data[_BUTTONS_KEY] = OrderedDict()
-        self._kept: OrderedDict[str, tuple[str, str]] = kept
+        if not isinstance(kept, dict):
+            kept = chat_data[_BUTTONS_KEY] = {}
+        self._kept: dict[str, Any] = kept
         self._capacity = capacity
         self._chat_data = chat_data
 
     def keep(self, button: Button) -> str:
         """A new token (callback data, 18 bytes) that stands for ``button`` in this chat."""
         token = _TOKEN_PREFIX + secrets.token_urlsafe(12)
-        self._kept[token] = (button.title, button.payload)
+        self._kept[token] = [button.title, button.payload]
         while len(self._kept) > self._capacity:
-            self._kept.popitem(last=False)
+            del self._kept[next(iter(self._kept))]
         return token
 
     def find(self, data: object) -> Button | None:
         """The button behind ``data`` if this chat was shown it; None for unknown data."""
         if not isinstance(data, str) or data not in self._kept:
             return None
-        self._kept.move_to_end(data)  # a button in use is forgotten last
-        title, payload = self._kept[data]
-        return Button(title, payload)
+        pair = self._kept[data] = self._kept.pop(data)  # a button in use is forgotten last
+        return _button(pair)
 
     def remember_menu(self, tokens: list[str]) -> None:
         """The buttons of the chat's latest message: a typed answer may stand for one."""
-        self._chat_data[_MENU_KEY] = (time.time(), tokens)
+        self._chat_data[_MENU_KEY] = [time.time(), tokens]
 
     def forget_menu(self) -> None:
         self._chat_data.pop(_MENU_KEY, None)
@@ -89,10 +91,20 @@ class ChatButtons:
         """The latest message's buttons, while it is the latest and not older than
         :data:`MENU_SECONDS` (a number typed an hour later means something else)."""
         shown = self._chat_data.get(_MENU_KEY)
-        if not isinstance(shown, tuple) or time.time() - shown[0] > MENU_SECONDS:
+        if not isinstance(shown, list | tuple) or len(shown) != 2:
             return []
-        found = [self._kept.get(token) for token in shown[1]]
-        return [Button(*pair) for pair in found if pair is not None]
+        shown_at, tokens = shown
+        if not isinstance(shown_at, int | float) or time.time() - shown_at > MENU_SECONDS:
+            return []
+        found = [_button(self._kept.get(token)) for token in tokens]
+        return [button for button in found if button is not None]
+
+
+def _button(pair: object) -> Button | None:
+    """A kept ``[title, payload]`` (a tuple in state written before JSON) as a Button."""
+    if isinstance(pair, list | tuple) and len(pair) == 2:
+        return Button(str(pair[0]), str(pair[1]))
+    return None
 
 
 def _fitting_prefix(line: str, limit: int) -> int:

@@ -6,6 +6,7 @@ from telegram.ext import Application, BaseHandler
 
 from bot.desk import agents, person
 from bot.handlers import chat, commands, dedupe, errors, scope, throttle
+from bot.shared_state import SharedRedis
 from ntsa_assistant.core.settings import Settings
 
 # Groups run in order and one handler per group: gates first, each may stop an update.
@@ -14,11 +15,14 @@ from ntsa_assistant.core.settings import Settings
 SCOPE_GROUP, DEDUPE_GROUP, THROTTLE_GROUP, HANDOFF_GROUP, FEATURES_GROUP = -4, -3, -1, 0, 1
 
 
-def register(application: Application, settings: Settings) -> None:
-    """Wires every feature's handlers into the application, in order."""
+def register(
+    application: Application, settings: Settings, shared: SharedRedis | None = None
+) -> None:
+    """Wires every feature's handlers into the application, in order; ``shared``: the
+    replicas' Redis (update de-duplication across them)."""
     groups: list[tuple[int, list[BaseHandler]]] = [
         (SCOPE_GROUP, scope.handlers()),
-        (DEDUPE_GROUP, dedupe.handlers()),
+        (DEDUPE_GROUP, dedupe.handlers(shared)),
         (THROTTLE_GROUP, throttle.handlers()),
         (HANDOFF_GROUP, person.handlers()),
         (FEATURES_GROUP, commands.handlers() + agents.handlers(settings) + chat.handlers()),

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from telegram import Update
 from telegram.constants import ChatAction
+from telegram.error import TelegramError
 from telegram.ext import (
     BaseHandler,
     CallbackQueryHandler,
@@ -29,6 +32,17 @@ from ntsa_assistant.core.typed import pick
 logger = logging.getLogger(__name__)
 
 CONTACT_PAYLOAD = protocol.payload(protocol.Intent.CONTACT_SHARED)
+# "typing…" only for an answer that keeps the person waiting: every call to Telegram spends
+# the bot's ~30 a second, and most answers come sooner than this.
+TYPING_AFTER_SECONDS = 1.0
+
+
+async def _typing_after(context: GatewayContext, chat_id: int, delay: float) -> None:
+    await asyncio.sleep(delay)
+    try:
+        await context.bot.send_chat_action(chat_id, ChatAction.TYPING)
+    except TelegramError as exc:  # a courtesy: its failure must not touch the turn
+        logger.info("chat %s: typing not shown: %s", chat_id, exc)
 
 
 async def _answer(
@@ -36,11 +50,17 @@ async def _answer(
 ) -> None:
     """One turn. Turns of one chat reach here one at a time, in order (ChatTurns)."""
     chat_id = update.effective_chat.id
-    await context.bot.send_chat_action(chat_id, ChatAction.TYPING)
-    replies: list[Reply] = await produce()
+    typing = asyncio.create_task(_typing_after(context, chat_id, TYPING_AFTER_SECONDS))
+    try:
+        replies: list[Reply] = await produce()
+    finally:
+        typing.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await typing
     handoffs = [protocol.parse_handoff_request(reply.custom) for reply in replies]
     others = [reply for reply, handoff in zip(replies, handoffs, strict=True) if handoff is None]
     await send_replies(context.bot, chat_id, others, context.buttons)
+    await context.share_chat_state(chat_id)
     if request := next((handoff for handoff in handoffs if handoff is not None), None):
         await person.start(update, context, request)
 

@@ -6,6 +6,11 @@ previous turn waits *outside* the shared slots, so other chats go on being answe
 Each chat may send ``burst`` updates within ``window`` seconds (and have at most
 ``burst`` waiting); past that an update is not queued: :func:`handlers` answers it with a
 polite "slow down" (once per window, a toast for a button) and drops it.
+
+With Redis (:class:`SharedBurstLimit`) a chat's updates are counted across every gateway
+replica. The order of a chat's turns is kept per process only: behind a load balancer two
+quick updates of one chat may reach two replicas and run at the same time (PTB answers the
+webhook as soon as an update is queued, so Telegram does not wait for the first turn).
 """
 
 from __future__ import annotations
@@ -13,16 +18,21 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+import math
 import time
 import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any
 
+from limits import RateLimitItemPerSecond
+from limits.aio.strategies import MovingWindowRateLimiter
+from redis.exceptions import RedisError
 from telegram import Update
 from telegram.ext import ApplicationHandlerStop, BaseHandler, BaseUpdateProcessor, TypeHandler
 
 from bot.context import GatewayContext
+from bot.shared_state import SharedRedis
 from ntsa_assistant.core.i18n import t
 from ntsa_assistant.core.settings import Settings
 
@@ -80,6 +90,38 @@ class BurstLimit:
         self._told = {k: v for k, v in self._told.items() if v > horizon}
 
 
+class SharedBurstLimit:
+    """:class:`BurstLimit` counted in Redis, for every replica together.
+
+    The window is whole seconds (``limits``' unit), rounded up. ``waiting`` (turns queued
+    in this process) is still this process's own.
+    """
+
+    def __init__(self, shared: SharedRedis, burst: int, window: float) -> None:
+        if burst < 1 or window <= 0:
+            raise ValueError("the burst limit needs burst >= 1 and window > 0")
+        self.burst = burst
+        self.window = window
+        self._shared = shared
+        self._limiter = MovingWindowRateLimiter(shared.limits_storage())
+        self._item = RateLimitItemPerSecond(burst, math.ceil(window))
+
+    async def check(self, key: int, waiting: int = 0) -> Verdict:
+        try:
+            if waiting < self.burst and await self._limiter.hit(self._item, "chat", str(key)):
+                return Verdict.ADMIT
+            told = await self._shared.client.set(
+                self._shared.key("slowed", key), 1, nx=True, px=math.ceil(self.window * 1000)
+            )
+        except (RedisError, OSError) as exc:
+            logger.warning("Redis unavailable, chat %s not burst-limited: %r", key, exc)
+            return Verdict.ADMIT
+        return Verdict.SLOW_DOWN if told else Verdict.DROP
+
+
+ChatLimit = BurstLimit | SharedBurstLimit
+
+
 def _chat_id(update: object) -> int | None:
     if isinstance(update, Update) and update.effective_chat is not None:
         return update.effective_chat.id
@@ -100,12 +142,15 @@ def _desk_topic(update: Update) -> tuple[int, int] | None:
 class ChatTurns(BaseUpdateProcessor):
     """Per-chat order and burst limit, with ``slots`` turns of all chats at work at once."""
 
-    def __init__(self, slots: int, limit: BurstLimit) -> None:
+    def __init__(self, slots: int, limit: ChatLimit) -> None:
         super().__init__(max(_ADMISSION, slots))
         self._slot_count = slots
         self._slots: asyncio.Semaphore | None = None
         self._limit = limit
         self._locks: weakref.WeakValueDictionary[Hashable, asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
+        self._admissions: weakref.WeakValueDictionary[int, asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
         self._waiting: dict[int, int] = {}
@@ -135,8 +180,7 @@ class ChatTurns(BaseUpdateProcessor):
             async with self._lock(topic), self._slots:
                 await coroutine
             return
-        waiting = self._waiting.get(chat_id, 0)
-        verdict = self._limit.verdict(chat_id, waiting)
+        verdict = await self._admit(chat_id)
         if verdict is not Verdict.ADMIT:
             # Not queued behind the chat's turns: the "slow down" goes out at once.
             self._verdicts[update.update_id] = verdict
@@ -146,14 +190,33 @@ class ChatTurns(BaseUpdateProcessor):
             finally:
                 del self._verdicts[update.update_id]
             return
-        self._waiting[chat_id] = waiting + 1
         try:
+            # No await between the admission and this queueing: a chat's turns line up in
+            # the order they arrived (asyncio's locks are first come, first served).
             async with self._lock(chat_id), self._slots:
                 await coroutine
         finally:
             self._waiting[chat_id] -= 1
             if not self._waiting[chat_id]:
                 del self._waiting[chat_id]
+
+    async def _admit(self, chat_id: int) -> Verdict:
+        """The limit's verdict, counted as waiting if admitted.
+
+        A shared limit answers after a round trip to Redis, and answers may come back in
+        another order than asked: a chat's updates are admitted one at a time, in order.
+        """
+        if isinstance(self._limit, BurstLimit):
+            verdict = self._limit.verdict(chat_id, self._waiting.get(chat_id, 0))
+        else:
+            lock = self._admissions.get(chat_id)
+            if lock is None:
+                lock = self._admissions[chat_id] = asyncio.Lock()
+            async with lock:
+                verdict = await self._limit.check(chat_id, self._waiting.get(chat_id, 0))
+        if verdict is Verdict.ADMIT:
+            self._waiting[chat_id] = self._waiting.get(chat_id, 0) + 1
+        return verdict
 
     def _lock(self, key: Hashable) -> asyncio.Lock:
         lock = self._locks.get(key)
@@ -162,9 +225,13 @@ class ChatTurns(BaseUpdateProcessor):
         return lock
 
 
-def chat_turns(settings: Settings, slots: int) -> ChatTurns:
-    """The processor for ``ApplicationBuilder.concurrent_updates``, from the settings."""
-    return ChatTurns(slots, BurstLimit(settings.chat_burst_messages, settings.chat_burst_seconds))
+def chat_turns(settings: Settings, slots: int, shared: SharedRedis | None = None) -> ChatTurns:
+    """The processor for ``ApplicationBuilder.concurrent_updates``, from the settings; the
+    burst limit is counted in Redis when ``shared`` is given."""
+    burst, window = settings.chat_burst_messages, settings.chat_burst_seconds
+    if shared is None:
+        return ChatTurns(slots, BurstLimit(burst, window))
+    return ChatTurns(slots, SharedBurstLimit(shared, burst, window))
 
 
 async def _slow_down(update: Update, context: GatewayContext) -> None:

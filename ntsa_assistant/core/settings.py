@@ -72,6 +72,8 @@ class Settings(BaseSettings):
     status_api_budget_seconds: float = 3.0
 
     redis_url: str | None = None
+    # Every key the gateway keeps in Redis starts with this (one per deployment).
+    redis_key_prefix: str = "ntsa:gateway:"
 
     # The FAQ page (web/): its port, its public address (for the bot's "read more" links)
     # and the bot's Telegram username (for the page's links into the chat).

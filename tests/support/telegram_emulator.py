@@ -15,6 +15,10 @@ topics the bot creates, closes and deletes, members (getChatMember), people writ
 (:meth:`TelegramEmulator.push_group_message`), copies between chats (copyMessage) and
 Telegram's per-group message limit (:meth:`TelegramEmulator.group_rate_limit`).
 
+Webhooks too, when a test asks (:meth:`TelegramEmulator.deliver_webhooks`): queued updates are
+POSTed to the URL the bot registered with setWebhook (or round-robin to several gateway URLs,
+as a load balancer would), with its secret token header, and retried until answered 200.
+
 Run ``python -m tests.support.telegram_emulator --port 8081`` for manual trials with the real bot;
 ``/control/...`` then pushes user input and reads what the bot sent (see :func:`main`).
 
@@ -44,6 +48,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
 
+import aiohttp
 from aiohttp import web
 
 logger = logging.getLogger(__name__)
@@ -192,6 +197,16 @@ class ApiCall:
     result: Any = None
     error: JSONDict | None = None
     status: int | None = None
+    at: float = field(default_factory=time.monotonic)  # when it arrived (time.monotonic)
+
+
+@dataclass(frozen=True)
+class WebhookDelivery:
+    """One POST of an update to a webhook: where, and the HTTP status (None: no answer)."""
+
+    update_id: int
+    url: str
+    status: int | None
 
 
 @dataclass
@@ -383,6 +398,14 @@ class TelegramEmulator:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
         self._runner: web.AppRunner | None = None
+        # Webhook delivery (deliver_webhooks): off until a test turns it on.
+        self.deliveries: list[WebhookDelivery] = []
+        self._webhook_targets: list[str] = []
+        self._next_target = 0
+        self._retry_seconds = 0.2
+        self._delivering: set[int] = set()  # id() of queued updates being posted
+        self._retry_at: dict[int, float] = {}  # id() of a queued update -> loop time
+        self._delivery_task: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -414,6 +437,11 @@ class TelegramEmulator:
         with self._lock:
             self._closing = True
         self._wake()
+        if self._delivery_task is not None:
+            self._delivery_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._delivery_task
+            self._delivery_task = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -839,6 +867,93 @@ class TelegramEmulator:
         self._wake()
         return update_id
 
+    # ------------------------------------------------------------------ webhook delivery
+
+    def deliver_webhooks(self, targets: Sequence[str] = (), *, retry_seconds: float = 0.2) -> None:
+        """Deliver queued updates to the webhook, as Telegram does once one is set.
+
+        Each update is POSTed as JSON with the ``X-Telegram-Bot-Api-Secret-Token`` header
+        the bot registered, up to the webhook's ``max_connections`` at once (40 by default),
+        oldest first. An answer other than 200, or none, is retried after ``retry_seconds``;
+        an update leaves the queue when a POST of it is answered 200. ``targets``: URLs to
+        POST to in turn instead of the registered one (gateways behind a load balancer; a
+        retry goes to the next one). Nothing is delivered while no webhook is set. Every
+        attempt is recorded in :attr:`deliveries`. Call it from the emulator's event loop.
+        """
+        with self._lock:
+            self._webhook_targets = list(targets)
+            self._retry_seconds = retry_seconds
+        if self._delivery_task is None:
+            self._delivery_task = asyncio.get_running_loop().create_task(self._deliver())
+        self._wake()
+
+    def delivered(self, update_id: int) -> list[WebhookDelivery]:
+        """The POSTs of ``update_id`` so far, in order."""
+        with self._lock:
+            return [d for d in self.deliveries if d.update_id == update_id]
+
+    async def _deliver(self) -> None:
+        timeout = aiohttp.ClientTimeout(total=60)
+        async with aiohttp.ClientSession(timeout=timeout) as http:
+            tasks: set[asyncio.Task[None]] = set()
+            try:
+                while not self._closing:
+                    for queued, url in self._due_deliveries():
+                        task = asyncio.create_task(self._post_update(http, queued, url))
+                        tasks.add(task)
+                        task.add_done_callback(tasks.discard)
+                    await self._wait_change(self._retry_seconds)
+            finally:
+                for task in list(tasks):
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _due_deliveries(self) -> list[tuple[_QueuedUpdate, str]]:
+        """Queued updates to POST now, each with its URL; marks them as being posted."""
+        now = asyncio.get_running_loop().time()
+        with self._lock:
+            registered = str(self.webhook.get("url") or "")
+            if not registered:
+                return []
+            room = int(self.webhook.get("max_connections") or 40) - len(self._delivering)
+            due: list[tuple[_QueuedUpdate, str]] = []
+            for queued in self._queue:
+                if len(due) >= room:
+                    break
+                key = id(queued)
+                if key in self._delivering or self._retry_at.get(key, 0.0) > now:
+                    continue
+                url = registered
+                if self._webhook_targets:
+                    url = self._webhook_targets[self._next_target % len(self._webhook_targets)]
+                    self._next_target += 1
+                self._delivering.add(key)
+                due.append((queued, url))
+            return due
+
+    async def _post_update(
+        self, http: aiohttp.ClientSession, queued: _QueuedUpdate, url: str
+    ) -> None:
+        secret = self.webhook.get("secret_token")
+        headers = {"X-Telegram-Bot-Api-Secret-Token": str(secret)} if secret else {}
+        status: int | None = None
+        try:
+            async with http.post(url, json=queued.update, headers=headers) as response:
+                status = response.status
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            logger.debug("webhook %s: update %s not delivered: %r", url, queued.update_id, exc)
+        now = asyncio.get_running_loop().time()
+        with self._lock:
+            self.deliveries.append(WebhookDelivery(queued.update_id, url, status))
+            key = id(queued)
+            self._delivering.discard(key)
+            if status == 200:
+                self._retry_at.pop(key, None)
+                self._queue = [q for q in self._queue if q is not queued]
+            else:
+                self._retry_at[key] = now + self._retry_seconds
+        self._wake()
+
     # ------------------------------------------------------------------ failure injection
 
     def rate_limit(
@@ -946,6 +1061,26 @@ class TelegramEmulator:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 raise TimeoutError(f"no getUpdates long poll within {timeout}s")
+            await self._wait_change(remaining)
+
+    async def wait_for_calls(
+        self,
+        method: str,
+        count: int = 1,
+        timeout: float = 5.0,  # noqa: ASYNC109 - a deadline, like wait_for_messages
+    ) -> list[ApiCall]:
+        """Wait until ``count`` calls of ``method`` have been answered; returns all so far."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            answered = [c for c in self.calls(method) if c.answered]
+            if len(answered) >= count:
+                return answered
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise TimeoutError(
+                    f"{len(answered)} {method} call(s) within {timeout}s, not {count}"
+                )
             await self._wait_change(remaining)
 
     async def wait_for_messages(
