@@ -17,7 +17,12 @@ from ntsa_assistant.core.clock import Clock
 from ntsa_assistant.core.language import warm_up
 from ntsa_assistant.core.settings import Settings, get_settings
 from ntsa_assistant.status.verification import Verifier, build_verifier
-from ntsa_assistant.storage.engine import SessionFactory, create_engine, create_session_factory
+from ntsa_assistant.storage.engine import (
+    TURN_STATEMENT_TIMEOUT_SECONDS,
+    SessionFactory,
+    create_engine,
+    create_session_factory,
+)
 from ntsa_assistant.storage.schema import schema_problem
 
 logger = logging.getLogger(__name__)
@@ -45,7 +50,7 @@ def resources() -> Resources:
 async def start(settings: Settings | None = None) -> Resources:
     global _current
     settings = settings or get_settings()
-    engine = create_engine(settings.database_url)
+    engine = create_engine(settings.database_url, statement_timeout=TURN_STATEMENT_TIMEOUT_SECONDS)
     if problem := await schema_problem(engine):
         logger.error("actions that read records will apologise until this is fixed: %s", problem)
     http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10, connect=3))

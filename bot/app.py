@@ -24,7 +24,11 @@ from bot.rasa_client import RasaClient, RasaNotReady
 from bot.rate_limiter import rate_limiter
 from ntsa_assistant.core.language import warm_up
 from ntsa_assistant.core.settings import Settings
-from ntsa_assistant.storage.engine import create_engine, create_session_factory
+from ntsa_assistant.storage.engine import (
+    TURN_STATEMENT_TIMEOUT_SECONDS,
+    create_engine,
+    create_session_factory,
+)
 from ntsa_assistant.storage.schema import schema_problem
 
 logger = logging.getLogger(__name__)
@@ -93,7 +97,9 @@ def build_application(settings: Settings) -> Application:
             token.get_secret_value() if token else None,
         )
         await rasa.start()
-        engine = create_engine(settings.database_url)
+        engine = create_engine(
+            settings.database_url, statement_timeout=TURN_STATEMENT_TIMEOUT_SECONDS
+        )
         # Kept before the wait below, so that a stop while waiting closes them.
         application.bot_data["gateway"] = GatewayState(
             settings, rasa, Conversation(rasa), engine, create_session_factory(engine)

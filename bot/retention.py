@@ -2,7 +2,8 @@
 ``ntsa-assistant purge`` runs, so old personal data goes even if no operator remembers to.
 
 Several gateways may run it at once: a purge deletes only rows past their period, so a
-second run finds nothing more to delete.
+second run finds nothing more to delete. It runs on an engine of its own, without the
+per-statement limit that keeps people's turns short (a purge may take longer).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from bot.context import GatewayContext
 from ntsa_assistant.cli.retention import purge_all
 from ntsa_assistant.core.clock import Clock
 from ntsa_assistant.core.settings import Settings
-from ntsa_assistant.storage.engine import SessionFactory
+from ntsa_assistant.storage.engine import SessionFactory, create_engine, create_session_factory
 
 logger = logging.getLogger(__name__)
 
@@ -45,10 +46,14 @@ async def purge(sessions: SessionFactory, settings: Settings, now: datetime) -> 
 
 async def purge_old(context: GatewayContext) -> None:
     state = context.gateway
+    engine = create_engine(state.settings.database_url)
     try:
-        await purge(state.sessions, state.settings, Clock(state.settings.assistant_now).now())
+        now = Clock(state.settings.assistant_now).now()
+        await purge(create_session_factory(engine), state.settings, now)
     except SQLAlchemyError as exc:  # down, or not migrated yet: tomorrow's run catches up
         logger.warning("retention purge: database unavailable (%s); trying again tomorrow", exc)
+    finally:
+        await engine.dispose()
 
 
 __all__ = ["JOB_NAME", "purge", "purge_old", "schedule"]

@@ -175,12 +175,13 @@ async def test_purge_command_prints_counts_per_kind(
 
 
 async def test_the_gateways_daily_job_purges_and_logs_only_counts(
-    session_factory: SessionFactory, caplog: pytest.LogCaptureFixture
+    session_factory: SessionFactory, database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     await add_status_rows(session_factory)
     await add_training_rows(session_factory)
-    settings = Settings(_env_file=None, assistant_now=NOW)
-    state = SimpleNamespace(sessions=session_factory, settings=settings)
+    # The job opens an engine of its own (no per-statement limit) on DATABASE_URL.
+    settings = Settings(_env_file=None, assistant_now=NOW, database_url=database_url)
+    state = SimpleNamespace(sessions=None, settings=settings)
     context = cast(GatewayContext, SimpleNamespace(gateway=state))
 
     with caplog.at_level(logging.INFO, logger="bot.retention"):
