@@ -20,7 +20,14 @@ import pytest
 from tests.support.desk import DESK_CHAT_ID, DESK_MESSAGES, DESK_SECONDS, desk_env
 from tests.support.processes import BOT_TOKEN, LOG_DIR, RunningService, free_port
 from tests.support.telegram_emulator import TelegramEmulator
-from tools.stack import MODEL, ROOT, actions_service, gateway_service, rasa_service
+from tools.stack import (
+    MODEL,
+    ROOT,
+    actions_service,
+    gateway_service,
+    rasa_service,
+    tracker_store_url,
+)
 
 # python-telegram-bot 22 warns when it builds RetryAfter unless this is set; warnings
 # are errors in the tests, and the gateway process inherits it.
@@ -59,7 +66,9 @@ async def rasa_server(action_server: RunningService) -> AsyncIterator[RunningSer
     if not MODEL.exists():
         pytest.fail(f"no trained model at {MODEL}: run the tests with 'make test'")
     port = free_port()
-    service = rasa_service(port, action_server.url, log_path=LOG_DIR / "rasa.log")
+    # Conversations (SQL, sealed) and the activity record beside the session's database.
+    env = {"TRACKER_STORE_URL": tracker_store_url(e2e_database), "DATABASE_URL": e2e_database}
+    service = rasa_service(port, action_server.url, env=env, log_path=LOG_DIR / "rasa.log")
     running = RunningService(service, f"http://127.0.0.1:{port}")
     await running.start()
     yield running

@@ -20,9 +20,11 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote, urlsplit
 
 import aiohttp
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 from ntsa_assistant.core.logs import configure_logging
 from ntsa_assistant.core.settings import get_settings
@@ -43,7 +45,24 @@ SECRET_VARIABLES = (
     "RASA_AUTH_TOKEN",
     "GATEWAY_SIGNING_SECRET",
     "WEB_SECRET",
+    "TRACKER_STORE_SECRET",
 )
+# Rasa's conversations beside an SQLite database of the app: a file of their own, so that
+# Rasa's synchronous writes never wait on the app's (nor the app's on Rasa's).
+TRACKER_DB_NAME = "rasa-trackers.db"
+# Rasa's readiness with its reason (nlu/ntsa_rasa/health.py, listed in nlu/credentials.yml).
+RASA_READY_PATH = "/webhooks/health/ready"
+
+
+class RasaSettings(BaseSettings):
+    """What only the Rasa server reads, from the environment or .env like the app's
+    settings: where its conversations live and the secret they are encrypted under."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    tracker_store_url: str | None = None
+    tracker_store_secret: SecretStr | None = None
+    sanic_workers: int | None = None
 
 
 @functools.cache
@@ -51,7 +70,8 @@ def run_secrets() -> dict[str, str]:
     """The shared secrets: as configured (environment or .env), else made for this run.
 
     One value per variable for the life of this process, so every service it starts (and
-    every restart) gets the same ones.
+    every restart) gets the same ones. A tracker store secret made for the run means that
+    conversations last as long as the run: the next ``make run`` starts them afresh.
     """
     settings = get_settings()
     found = {
@@ -59,11 +79,39 @@ def run_secrets() -> dict[str, str]:
         "RASA_AUTH_TOKEN": settings.rasa_auth_token,
         "GATEWAY_SIGNING_SECRET": settings.gateway_signing_secret,
         "WEB_SECRET": settings.web_secret,
+        "TRACKER_STORE_SECRET": RasaSettings().tracker_store_secret,
     }
     return {
-        name: value.get_secret_value() if value else secrets.token_hex(32)
+        name: value.get_secret_value()
+        if value and value.get_secret_value()
+        else secrets.token_hex(32)
         for name, value in found.items()
     }
+
+
+def tracker_store_url(database_url: str) -> str:
+    """Rasa's tracker store (a synchronous SQLAlchemy 1.4 URL) for the app's database.
+
+    SQLite: a file of its own beside the app's. PostgreSQL: the same database through
+    psycopg2 (the tracker store keeps its table in a schema of its own, ``rasa``).
+    """
+    url = make_url(database_url)
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        database = url.database
+        in_file = database and database != ":memory:"
+        folder = (ROOT / database).parent if in_file else ROOT / "var"
+        return f"sqlite:///{folder / TRACKER_DB_NAME}"
+    if backend == "postgresql":
+        query = dict(url.query)
+        if "ssl" in query:  # asyncpg's name for what libpq (psycopg2) calls sslmode
+            query.setdefault("sslmode", query.pop("ssl"))
+        url = url.set(drivername="postgresql+psycopg2", query=query)
+        return url.render_as_string(hide_password=False)
+    raise ValueError(
+        f"no tracker store for a {backend} DATABASE_URL: set TRACKER_STORE_URL "
+        "(an SQLAlchemy URL for sqlite or postgresql)"
+    )
 
 
 @dataclass
@@ -131,17 +179,19 @@ class Service:
 async def _answers(http: aiohttp.ClientSession, url: str) -> bool:
     try:
         async with http.get(url) as response:
-            if response.status != 200:
-                return False
-            if urlsplit(url).path.endswith("/status"):  # Rasa: ready once a model is loaded
-                body = await response.json()
-                return bool(body.get("model_file"))
-            return True
-    except (aiohttp.ClientError, TimeoutError, ValueError):
+            return response.status == 200
+    except (aiohttp.ClientError, TimeoutError):
         return False
 
 
-def rasa_service(port: int, actions_url: str, model: Path = MODEL, **kw: object) -> Service:
+def rasa_service(
+    port: int,
+    actions_url: str,
+    model: Path = MODEL,
+    env: Mapping[str, str] | None = None,
+    **kw: object,
+) -> Service:
+    """Rasa on loopback; ``env`` last (e.g. a ``TRACKER_STORE_URL`` of the caller's)."""
     token = run_secrets()["RASA_AUTH_TOKEN"]
     argv = [
         str(RASA_VENV / "bin" / "rasa"),
@@ -160,16 +210,35 @@ def rasa_service(port: int, actions_url: str, model: Path = MODEL, **kw: object)
         "--interface",
         LOOPBACK,
     ]
-    env = {
+    settings, own, env = get_settings(), RasaSettings(), dict(env or {})
+    tracker_url = (
+        env.get("TRACKER_STORE_URL")
+        or own.tracker_store_url
+        or tracker_store_url(settings.database_url)
+    )
+    rasa_env = {
         "ACTION_ENDPOINT_URL": f"{actions_url}/webhook",
         "ACTION_SERVER_SECRET": run_secrets()["ACTION_SERVER_SECRET"],  # nlu/endpoints.yml
         "TF_CPP_MIN_LOG_LEVEL": "2",
         # Rasa reads LOG_LEVEL; at INFO and below it writes what people typed, unmasked. Our
         # LOG_LEVEL is not passed on: only RASA_LOG_LEVEL, set on purpose, makes it chatty.
         "LOG_LEVEL": os.environ.get("RASA_LOG_LEVEL") or RASA_LOG_LEVEL,
+        # The classes nlu/endpoints.yml and nlu/credentials.yml name (nlu/ntsa_rasa/); only
+        # that folder: Rasa's environment never sees our app's packages.
+        "PYTHONPATH": str(ROOT / "nlu"),
+        "TRACKER_STORE_URL": tracker_url,
+        "TRACKER_STORE_SECRET": run_secrets()["TRACKER_STORE_SECRET"],
+        # The event broker writes the operators' activity record into the app's database.
+        "DATABASE_URL": settings.database_url,
     }
-    ready = f"http://{LOOPBACK}:{port}/status?token={quote(token, safe='')}"
-    return Service("rasa", argv, ready, env=env, **kw)  # type: ignore[arg-type]
+    # Redis locks (and so Rasa's own workers) when REDIS_URL is set, even in .env only.
+    if settings.redis_url:
+        rasa_env["REDIS_URL"] = settings.redis_url
+    if own.sanic_workers:
+        rasa_env["SANIC_WORKERS"] = str(own.sanic_workers)
+    rasa_env.update(env)
+    ready = f"http://{LOOPBACK}:{port}{RASA_READY_PATH}"
+    return Service("rasa", argv, ready, env=rasa_env, **kw)  # type: ignore[arg-type]
 
 
 def actions_service(port: int, env: Mapping[str, str] | None = None, **kw: object) -> Service:

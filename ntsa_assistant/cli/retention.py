@@ -15,6 +15,7 @@ from ntsa_assistant.core.clock import Clock
 from ntsa_assistant.core.settings import Settings
 from ntsa_assistant.faq import retention as faq_retention
 from ntsa_assistant.handoff import retention as handoff_retention
+from ntsa_assistant.reporting import retention as activity_retention
 from ntsa_assistant.status import retention as status_retention
 from ntsa_assistant.storage.engine import SessionFactory
 from ntsa_assistant.training import retention as training_retention
@@ -40,6 +41,12 @@ async def purge_all(
         sessions,
         now,
         handoff_retention.HandoffRetention.from_settings(settings),
+        dry_run=dry_run,
+    )
+    counts |= await activity_retention.purge(
+        sessions,
+        now,
+        activity_retention.ActivityRetention.from_settings(settings),
         dry_run=dry_run,
     )
     return counts

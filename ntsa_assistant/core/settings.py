@@ -115,6 +115,8 @@ class Settings(BaseSettings):
     retention_feedback_days: int = Field(default=365, ge=1)  # the FAQ page's votes
     retention_handoffs_days: int = Field(default=180, ge=1)  # closed handoffs (and topics)
     retention_desk_outbox_days: int = Field(default=7, ge=1)  # sent desk messages (ids only)
+    retention_activity_days: int = Field(default=365, ge=1)  # the report's events (a chat hash)
+    retention_activity_text_days: int = Field(default=90, ge=1)  # masked missed messages
 
     @field_validator(
         "telegram_bot_token",

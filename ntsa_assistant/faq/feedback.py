@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ntsa_assistant.core.i18n import LANGUAGES
 from ntsa_assistant.faq.answers import ANCHORS, MENU_TOPICS, anchor, topic_for_anchor
+from ntsa_assistant.reporting import activity
 from ntsa_assistant.storage import locks
 from ntsa_assistant.storage.engine import SessionFactory, retry_if_locked
 from ntsa_assistant.storage.models import FaqFeedback, Language
@@ -123,6 +124,7 @@ async def record(
             )
             if earlier is not None:
                 earlier.helpful, earlier.language, earlier.at = helpful, language, now
+                await activity.faq_feedback(session, name, language, helpful, now, replaced=True)
                 return Vote(Outcome.REPLACED, name)
             recent = (
                 await session.scalars(
@@ -144,6 +146,7 @@ async def record(
                     voter_key=voter,
                 )
             )
+            await activity.faq_feedback(session, name, language, helpful, now)
             return Vote(Outcome.RECORDED, name)
 
     return await retry_if_locked(attempt)

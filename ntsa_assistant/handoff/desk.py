@@ -25,12 +25,14 @@ from ntsa_assistant.core.masking import scrub
 from ntsa_assistant.handoff import texts
 from ntsa_assistant.handoff.card import Card, CardRegistration, render_card
 from ntsa_assistant.protocol import HandoffReason, HandoffRequest, TranscriptLine
+from ntsa_assistant.reporting import activity
 from ntsa_assistant.storage.engine import SessionFactory, claimed_rows, retry_if_locked
 from ntsa_assistant.storage.models import (
     CloseReason,
     DeskItemKind,
     DeskOutbox,
     DeskTopic,
+    EventKind,
     Handoff,
     HandoffState,
     Language,
@@ -188,6 +190,9 @@ async def begin(
             )
             db.add(row)
             await db.flush()
+            await activity.handoff_step(
+                db, row, EventKind.HANDOFF_OPENED, now, transcript=request.transcript
+            )
             return HandoffView.of(row)
 
     return await retry_if_locked(attempt)
@@ -238,6 +243,9 @@ async def choose(
             row.context = None  # the card now carries it
             _enqueue(db, row, DeskItemKind.CARD, now, text=card)
             _enqueue_rename(db, row, desk_topic.label, now)
+            await activity.handoff_step(
+                db, row, EventKind.HANDOFF_QUEUED, now, unlisted=topic == OTHER_TOPIC
+            )
             return HandoffView.of(row)
 
     registrations = await _registrations(sessions, handoff_id, now)
@@ -481,6 +489,7 @@ async def claim(
             row = await db.get(Handoff, handoff_id, populate_existing=True)
             assert row is not None
             _enqueue_rename(db, row, await _label(db, row), now)
+            await activity.handoff_step(db, row, EventKind.HANDOFF_CLAIMED, now)
             return HandoffView.of(row)
 
     return await retry_if_locked(attempt)
@@ -504,6 +513,7 @@ async def close(
             assert row is not None
             if row.desk_chat_id is not None and row.queued_at is not None:
                 _enqueue_rename(db, row, await _label(db, row), now)
+            await activity.handoff_step(db, row, EventKind.HANDOFF_CLOSED, now)
             return HandoffView.of(row)
 
     return await retry_if_locked(attempt)
@@ -528,7 +538,10 @@ async def rate(
                 )
                 .values(rating=rating, rated_at=now)
             )
-            return claimed_rows(result) == 1
+            if claimed_rows(result) != 1:
+                return False
+            await activity.handoff_step(db, handoff_id, EventKind.HANDOFF_RATED, now)
+            return True
 
     return await retry_if_locked(attempt)
 

@@ -41,6 +41,7 @@ from ntsa_assistant.core.i18n import t
 from ntsa_assistant.core.identifiers import find_id_number, normalise_phone
 from ntsa_assistant.core.masking import mask_id_number
 from ntsa_assistant.core.settings import Settings
+from ntsa_assistant.reporting import activity
 from ntsa_assistant.status import limits
 from ntsa_assistant.status.limits import DAY, Limits, Rule, Scope
 from ntsa_assistant.status.lookup import (
@@ -61,6 +62,7 @@ from ntsa_assistant.storage.models import (
     ProofMethod,
     SmsOutbox,
     StatusDisclosure,
+    StatusOutcome,
 )
 
 logger = logging.getLogger(__name__)
@@ -71,6 +73,10 @@ CODE_LENGTH = 6
 PROOF_TTL = timedelta(minutes=15)
 
 _NON_DIGITS = re.compile(r"[\s\-.]")
+_PROVEN = {
+    ProofMethod.CONTACT: StatusOutcome.PROVEN_CONTACT,
+    ProofMethod.CODE: StatusOutcome.PROVEN_CODE,
+}
 
 __all__ = ["Limits", "Outcome", "Result", "Verifier", "build_verifier"]
 
@@ -200,7 +206,7 @@ class Verifier:
                 await limits.lock(session, rules[:1], now)
                 until = await limits.frees_at(session, rules, now)
                 if until is not None:
-                    return self._locked(chat_id, id_number, until)
+                    return await self._locked(session, chat_id, id_number, until)
                 limits.count(session, LimitKind.LOOKUP, chat_id, id_number, now)
                 proof = await self._live_proof(session, chat_id, id_number, now)
             if proof is not None:
@@ -221,10 +227,17 @@ class Verifier:
         if phone is None:
             return Result(Outcome.NOT_OWN_CONTACT)
         now = self._clock.now()
-        async with self._sessions() as session:
-            until = await limits.frees_at(session, self._chat_rules(chat_id)[1:], now)
-        if until is not None:
-            return self._locked(chat_id, id_number, until)
+
+        async def locked() -> Result | None:
+            async with self._sessions() as session, session.begin():
+                until = await limits.frees_at(session, self._chat_rules(chat_id)[1:], now)
+                if until is None:
+                    return None
+                return await self._locked(session, chat_id, id_number, until)
+
+        refused = await retry_if_locked(locked)
+        if refused is not None:
+            return refused
         status = await self.backend.lookup(id_number)
         if status is not None and normalise_phone(status.phone) == phone:
             await self._record_proof(chat_id, id_number, ProofMethod.CONTACT)
@@ -232,6 +245,7 @@ class Verifier:
         logger.info(
             "chat %s: shared phone does not prove ID %s", chat_id, mask_id_number(id_number)
         )
+        await self._failed(chat_id, "contact_mismatch")
         result = await self.send_code(chat_id, id_number, lang, status=status, looked_up=True)
         return Result(
             result.outcome,
@@ -277,7 +291,7 @@ class Verifier:
                     return Result(Outcome.CODES_UNAVAILABLE)
                 until = await limits.frees_at(session, gates, now)
                 if until is not None:
-                    return self._locked(chat_id, id_number, until)
+                    return await self._locked(session, chat_id, id_number, until)
                 made_up = await self._made_up_ending(session, id_number)  # both branches
                 hint = phone_ending(status.phone) if status is not None else made_up
                 await self._queue(session, chat_id, id_number, code, salt, hint, status, lang, now)
@@ -344,7 +358,7 @@ class Verifier:
                 await limits.lock(session, rules, now)
                 until = await limits.frees_at(session, rules, now)
                 if until is not None:
-                    return self._locked(chat_id, id_number, until)
+                    return await self._locked(session, chat_id, id_number, until)
                 row = await session.scalar(
                     select(OneTimeCode)
                     .where(
@@ -377,13 +391,17 @@ class Verifier:
                         update(OneTimeCode).where(OneTimeCode.id == row.id).values(used_at=now)
                     )
                     session.add(self._proof(chat_id, id_number, ProofMethod.CODE, now))
+                    await activity.status_lookup(session, chat_id, StatusOutcome.PROVEN_CODE, now)
                     return Result(Outcome.PROVEN, method=ProofMethod.CODE)
                 limits.count(session, LimitKind.FAILED_PROOF, chat_id, id_number, now)
+                await activity.status_lookup(
+                    session, chat_id, StatusOutcome.FAILED, now, reason="wrong_code"
+                )
                 await session.flush()
+                logger.info("chat %s: wrong code for ID %s", chat_id, mask_id_number(id_number))
                 until = await limits.frees_at(session, rules, now)
-            logger.info("chat %s: wrong code for ID %s", chat_id, mask_id_number(id_number))
-            if until is not None:
-                return self._locked(chat_id, id_number, until)
+                if until is not None:  # this try reached the limit
+                    return await self._locked(session, chat_id, id_number, until)
             tries_left = CODE_TRIES - tries_before - 1
             if tries_left <= 0:
                 return Result(Outcome.NO_CODE)
@@ -438,8 +456,27 @@ class Verifier:
         )
 
     async def _record_proof(self, chat_id: str, id_number: str, method: ProofMethod) -> None:
-        async with self._sessions() as session, session.begin():
-            session.add(self._proof(chat_id, id_number, method, self._clock.now()))
+        now = self._clock.now()
+
+        async def attempt() -> None:
+            async with self._sessions() as session, session.begin():
+                session.add(self._proof(chat_id, id_number, method, now))
+                await activity.status_lookup(session, chat_id, _PROVEN[method], now)
+
+        await retry_if_locked(attempt)
+
+    async def _failed(self, chat_id: str, reason: str) -> None:
+        """A proof that failed outside a transaction of its own (a shared phone that does
+        not match: a code is offered next)."""
+        now = self._clock.now()
+
+        async def attempt() -> None:
+            async with self._sessions() as session, session.begin():
+                await activity.status_lookup(
+                    session, chat_id, StatusOutcome.FAILED, now, reason=reason
+                )
+
+        await retry_if_locked(attempt)
 
     async def _live_proof(
         self, session: AsyncSession, chat_id: str, id_number: str, now: datetime
@@ -465,13 +502,17 @@ class Verifier:
         )
         return earlier or f"{secrets.randbelow(100):02d}"
 
-    def _locked(self, chat_id: str, id_number: str, until: datetime) -> Result:
+    async def _locked(
+        self, session: AsyncSession, chat_id: str, id_number: str, until: datetime
+    ) -> Result:
+        """Refused by the limits (recorded in the caller's transaction)."""
         logger.warning(
             "chat %s: status look-ups for ID %s locked until %s",
             chat_id,
             mask_id_number(id_number),
             until.isoformat(),
         )
+        await activity.status_lookup(session, chat_id, StatusOutcome.LOCKED, self._clock.now())
         return Result(Outcome.LOCKED, retry_at=until)
 
 

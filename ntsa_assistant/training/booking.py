@@ -36,10 +36,12 @@ from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ntsa_assistant.reporting import activity
 from ntsa_assistant.storage.engine import SessionFactory, retry_if_locked
 from ntsa_assistant.storage.models import (
     OutboxNotice,
     Registration,
+    RegistrationOutcome,
     RegistrationStatus,
     TrainingSession,
 )
@@ -180,6 +182,8 @@ async def _register_locked(
     )
     db.add(row)
     await db.flush()
+    outcome = RegistrationOutcome.SEATED if has_seat else RegistrationOutcome.WAITLISTED
+    await activity.registration(db, row, outcome, now)
     return RegisterResult(await describe(db, row, training), existing=False)
 
 
@@ -217,6 +221,7 @@ async def _fill_free_seats(
             )
         )
         await db.flush()
+        await activity.registration(db, first, RegistrationOutcome.PROMOTED, now)
         promoted.append(await describe(db, first, training))
         free -= 1
     return promoted
@@ -229,6 +234,7 @@ async def _cancel_locked(
     row.status = RegistrationStatus.CANCELLED
     row.cancelled_at = now
     await db.flush()
+    await activity.registration(db, row, RegistrationOutcome.CANCELLED, now)
     promoted = await _fill_free_seats(db, training, now) if was_confirmed else []
     return CancelResult(await describe(db, row, training), promoted[0] if promoted else None)
 

@@ -43,6 +43,7 @@ def test_made_secrets_are_hex_so_no_command_line_reads_them_as_options(
         "RASA_AUTH_TOKEN",
         "ACTION_SERVER_SECRET",
         "GATEWAY_SIGNING_SECRET",
+        "TRACKER_STORE_SECRET",
         "WEB_SECRET",
     }
     assert all(re.fullmatch(r"[0-9a-f]{64}", value) for value in made.values())

@@ -1,6 +1,13 @@
 """SQLAlchemy models, one module per feature; every model is importable from here, and
 importing this package registers every table on ``Base.metadata`` (Alembic needs them all)."""
 
+from ntsa_assistant.storage.models.activity import (
+    ActivityEvent,
+    ActivityKey,
+    EventKind,
+    RegistrationOutcome,
+    StatusOutcome,
+)
 from ntsa_assistant.storage.models.base import Base, Language, UtcDateTime
 from ntsa_assistant.storage.models.faq import FaqFeedback
 from ntsa_assistant.storage.models.handoff import (
@@ -39,6 +46,11 @@ from ntsa_assistant.storage.models.training import (
 )
 
 __all__ = [
+    "ActivityEvent",
+    "ActivityKey",
+    "EventKind",
+    "RegistrationOutcome",
+    "StatusOutcome",
     "HandoffState",
     "Handoff",
     "DeskTopic",

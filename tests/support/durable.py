@@ -1,0 +1,231 @@
+"""Helpers for the durable-conversation tests (tests/e2e/test_durable.py): Rasa servers of
+their own, a TCP proxy that can cut a database off, the tracker rows as SQL sees them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sqlite3
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Self
+
+import aiohttp
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from ntsa_assistant.storage.engine import create_engine
+from tests.support.processes import LOG_DIR, RunningService, free_port
+from tools.stack import RASA_READY_PATH, RASA_VENV, ROOT, Service, rasa_service
+
+REDIS_ENV = "TEST_REDIS_URL"
+PROBE = Path(__file__).with_name("rasa_tracker_probe.py")
+
+
+def redis_test_url() -> str:
+    """The Redis to test on; skips (or fails under CI) when none is given."""
+    url = os.environ.get(REDIS_ENV, "").strip()
+    if url:
+        return url
+    if os.environ.get("CI"):
+        pytest.fail(f"{REDIS_ENV} is not set, and CI must run the Redis tests")
+    pytest.skip(f"{REDIS_ENV} is not set (e.g. redis://127.0.0.1:6379/15)")
+
+
+class TcpProxy:
+    """Forwards a port on 127.0.0.1 to ``host:port``. :meth:`cut` drops every connection
+    and refuses new ones, as a database behind a failed network would; :meth:`restore`
+    listens again on the same port."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.target = (host, port)
+        self.port = free_port()
+        self._server: asyncio.Server | None = None
+        self._open: set[asyncio.StreamWriter] = set()
+
+    async def __aenter__(self) -> Self:
+        await self.restore()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.cut()
+
+    async def restore(self) -> None:
+        if self._server is None:
+            self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
+
+    async def cut(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        for writer in list(self._open):
+            writer.transport.abort()
+        self._open.clear()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.transport.abort()
+            return
+        self._open |= {writer, up_writer}
+        await asyncio.gather(
+            self._pipe(reader, up_writer), self._pipe(up_reader, writer), return_exceptions=True
+        )
+        self._open -= {writer, up_writer}
+
+    @staticmethod
+    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        finally:
+            writer.transport.abort()
+
+
+class FolderAway:
+    """An SQLite database made unreachable by moving its folder away (and back)."""
+
+    def __init__(self, database: Path) -> None:
+        self.folder = database.parent
+        self._away = self.folder.with_name(self.folder.name + "-away")
+
+    async def cut(self) -> None:
+        self.folder.rename(self._away)
+
+    async def restore(self) -> None:
+        if self._away.exists():
+            self._away.rename(self.folder)
+
+
+def through(url: str, proxy: TcpProxy) -> str:
+    """``url`` with its host and port replaced by the proxy's."""
+    return make_url(url).set(host="127.0.0.1", port=proxy.port).render_as_string(False)
+
+
+@dataclass
+class DurableRasa:
+    """A Rasa server of the test module's own, and where its conversations are stored."""
+
+    backend: str
+    running: RunningService
+    tracker_url: str  # as the test reads it (not through the proxy)
+    tracker_outage: TcpProxy | FolderAway
+    redis_outage: TcpProxy
+
+    @property
+    def url(self) -> str:
+        return self.running.url
+
+    @property
+    def service(self) -> Service:
+        return self.running.service
+
+    async def crash_and_restart(self) -> None:
+        """SIGKILL to Rasa (and its workers): nothing is flushed, nothing said goodbye."""
+        process = self.service.process
+        assert process is not None
+        os.killpg(process.pid, signal.SIGKILL)
+        await process.wait()
+        await self.running.start()
+
+
+@contextlib.asynccontextmanager
+async def started_rasa(
+    backend: str, actions_url: str, tracker_url: str, env: dict[str, str]
+) -> AsyncIterator[RunningService]:
+    port = free_port()
+    env = {"TRACKER_STORE_URL": tracker_url, **env}
+    log = LOG_DIR / f"rasa-durable-{backend}.log"
+    service = rasa_service(port, actions_url, env=env, log_path=log)
+    running = RunningService(service, f"http://127.0.0.1:{port}")
+    try:
+        await running.start()
+        yield running
+    finally:
+        await running.stop()
+
+
+async def readiness(rasa_url: str) -> tuple[int, dict[str, Any]]:
+    async with (
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as http,
+        http.get(rasa_url + RASA_READY_PATH) as response,
+    ):
+        return response.status, await response.json()
+
+
+async def readiness_becomes(
+    rasa_url: str,
+    expected: tuple[int, dict[str, Any]],
+    within: float = 30.0,
+) -> tuple[int, dict[str, Any]] | None:
+    """Polls Rasa's ready endpoint until it answers ``expected``; returns the last answer
+    (None: Rasa did not listen at all)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    seen = None
+    while seen != expected and loop.time() < deadline:
+        if seen is not None:
+            await asyncio.sleep(0.2)
+        try:
+            seen = await readiness(rasa_url)
+        except aiohttp.ClientConnectionError:
+            seen = None
+            await asyncio.sleep(0.2)
+    return seen
+
+
+async def tracker_rows(tracker_url: str) -> list[dict[str, Any]]:
+    """Every row of Rasa's ``events`` table, every column."""
+    url = make_url(tracker_url)
+    if url.get_backend_name() == "sqlite":
+        with contextlib.closing(sqlite3.connect(str(url.database))) as db:
+            db.row_factory = sqlite3.Row
+            return [dict(row) for row in db.execute("SELECT * FROM events ORDER BY id")]
+    engine = create_engine(tracker_url)
+    try:
+        async with engine.connect() as connection:
+            result = await connection.execute(text("SELECT * FROM rasa.events ORDER BY id"))
+            return [dict(row) for row in result.mappings()]
+    finally:
+        await engine.dispose()
+
+
+def forget_status_attempts(database_url: str) -> None:
+    """No proofs, codes or counted attempts left by earlier tests (the demo IDs repeat)."""
+    path = database_url.split(":///", 1)[1]
+    with contextlib.closing(sqlite3.connect(path)) as db, db:
+        for table in (
+            "limit_events",
+            "limit_locks",
+            "one_time_codes",
+            "ownership_proofs",
+            "sms_outbox",
+        ):
+            db.execute(f"DELETE FROM {table}")
+
+
+async def run_tracker_probe(tracker_url: str) -> str:
+    """Runs tests/support/rasa_tracker_probe.py in Rasa's environment; its JSON output."""
+    env = os.environ | {"PYTHONPATH": str(ROOT / "nlu"), "PYTHONWARNINGS": "ignore"}
+    process = await asyncio.create_subprocess_exec(
+        str(RASA_VENV / "bin" / "python"),
+        str(PROBE),
+        tracker_url,
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await process.communicate()
+    if process.returncode != 0:
+        sys.stderr.write(err.decode(errors="replace"))
+        raise RuntimeError(f"the tracker probe failed ({process.returncode})")
+    return out.decode().strip().splitlines()[-1]
