@@ -127,7 +127,7 @@ browser: $(STAMPS)/browser $(AXE_CORE)
 # for that, only the compose client: Debian's docker-compose, installed as root when missing.
 COMPOSE_CHECK_ENV := POSTGRES_PASSWORD=x ACTION_SERVER_SECRET=x RASA_AUTH_TOKEN=x \
   GATEWAY_SIGNING_SECRET=x WEB_SECRET=x TRACKER_STORE_SECRET=x WEBHOOK_URL=https://bot.example \
-  WEBHOOK_SECRET=x
+  WEBHOOK_SECRET=x CODE_PEPPER=x
 compose-check:
 	@command -v docker-compose >/dev/null || docker compose version >/dev/null 2>&1 || { \
 	  [ "$$(id -u)" = 0 ] && echo "Installing Debian's docker-compose for the compose check …" \
