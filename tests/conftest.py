@@ -61,7 +61,9 @@ async def action_server(e2e_database: str) -> AsyncIterator[RunningService]:
 
 
 @pytest.fixture(scope="session")
-async def rasa_server(action_server: RunningService) -> AsyncIterator[RunningService]:
+async def rasa_server(
+    action_server: RunningService, e2e_database: str
+) -> AsyncIterator[RunningService]:
     """The real Rasa server with the model that ``make test`` trained."""
     if not MODEL.exists():
         pytest.fail(f"no trained model at {MODEL}: run the tests with 'make test'")
