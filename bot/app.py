@@ -15,7 +15,7 @@ from telegram.ext import (
     TypeHandler,
 )
 
-from bot import desk, handlers, reminders, retention, shared_state, sms_outbox
+from bot import announcements, desk, handlers, reminders, retention, shared_state, sms_outbox
 from bot.context import GatewayContext, GatewayState, chat_state
 from bot.conversation import Conversation
 from bot.handlers import throttle
@@ -38,6 +38,8 @@ COMMANDS = [
     BotCommand("faq", "Topics / Mada"),
     BotCommand("language", "English / Kiswahili"),
     BotCommand("agent", "Talk to a person / Ongea na mtu"),
+    BotCommand("subscribe", "Deadline reminders / Vikumbusho vya tarehe"),
+    BotCommand("unsubscribe", "Stop reminders / Sitisha vikumbusho"),
     BotCommand("help", "Help / Msaada"),
 ]
 
@@ -118,6 +120,7 @@ def build_application(settings: Settings) -> Application:
             application, application.bot_data["gateway"]
         )
         reminders.schedule(application, settings)
+        announcements.schedule(application, settings)
         retention.schedule(application)
         application.bot_data["sms_outbox"] = sms_outbox.schedule(
             application, settings, application.bot_data["gateway"].sessions

@@ -1,6 +1,7 @@
-"""/start and /help answer here (they work even when Rasa is down); /faq, /language and
-a deep link's ``/start <topic anchor>`` are handed to Rasa as payloads the gateway itself
-makes."""
+"""/start and /help answer here (they work even when Rasa is down); /faq, /language, the
+deadline reminders' /subscribe and /unsubscribe (Kiswahili /niarifu, /usiniarifu: they say
+the language too) and a deep link's ``/start <topic anchor>`` are handed to Rasa as payloads
+the gateway itself makes."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from bot.desk import person
 from bot.handlers.chat import relay_payload
 from bot.handlers.scope import USER_CHATS
 from ntsa_assistant import protocol
+from ntsa_assistant.announcements.subscriptions import SubscriptionIntent
 from ntsa_assistant.core.i18n import t
 from ntsa_assistant.faq import answers as faq
 
@@ -21,6 +23,13 @@ RASA_COMMANDS = {
     "faq": protocol.payload(protocol.Intent.FAQ_MENU),
     "language": protocol.payload(protocol.Intent.CHOOSE_LANGUAGE),
     "lugha": protocol.payload(protocol.Intent.CHOOSE_LANGUAGE),
+    # Through Rasa, so that the subscription takes the language the chat is answered in.
+    "subscribe": protocol.payload(SubscriptionIntent.SUBSCRIBE),
+    "unsubscribe": protocol.payload(SubscriptionIntent.UNSUBSCRIBE),
+    "niarifu": protocol.payload(SubscriptionIntent.SUBSCRIBE, {protocol.Entity.LANGUAGE: "sw"}),
+    "usiniarifu": protocol.payload(
+        SubscriptionIntent.UNSUBSCRIBE, {protocol.Entity.LANGUAGE: "sw"}
+    ),
 }
 
 

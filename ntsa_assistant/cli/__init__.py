@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
-from ntsa_assistant.cli import handoffs, records, report, retention, training
+from ntsa_assistant.cli import broadcast, handoffs, records, report, retention, training
 from ntsa_assistant.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Handler, Registrar
 from ntsa_assistant.core.logs import configure_logging
 from ntsa_assistant.core.settings import get_settings
@@ -43,6 +43,7 @@ def registrars() -> list[Registrar]:
         retention.add_purge_parser,
         handoffs.add_handoffs_parser,
         report.add_report_parser,
+        broadcast.add_parser,
     ]
 
 

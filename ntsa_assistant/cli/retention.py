@@ -10,6 +10,7 @@ import argparse
 import asyncio
 from datetime import datetime
 
+from ntsa_assistant.announcements import retention as announcement_retention
 from ntsa_assistant.cli.common import EXIT_OK, Subparsers, open_sessions, shown_url
 from ntsa_assistant.core.clock import Clock
 from ntsa_assistant.core.settings import Settings
@@ -41,6 +42,12 @@ async def purge_all(
         sessions,
         now,
         handoff_retention.HandoffRetention.from_settings(settings),
+        dry_run=dry_run,
+    )
+    counts |= await announcement_retention.purge(
+        sessions,
+        now,
+        announcement_retention.AnnouncementRetention.from_settings(settings),
         dry_run=dry_run,
     )
     counts |= await activity_retention.purge(

@@ -141,39 +141,41 @@ async def test_purge_command_prints_counts_per_kind(
     assert (dry, done) == (EXIT_OK, EXIT_OK)
     assert dry_out.splitlines() == [
         f"retention purge of {shown_url(database_url)} (dry run, nothing deleted):",
-        "codes            would purge 1",
-        "sms              would purge 1",
-        "limit_events     would purge 1",
-        "limit_locks      would purge 1",
-        "proofs           would purge 1",
-        "audit            would purge 1",
-        "notices          would purge 2",
-        "reminders        would purge 1",
-        "registrations    would purge 2",
-        "feedback         would purge 0",
-        "handoffs         would purge 0",
-        "desk_outbox      would purge 0",
-        "desk_topics      would purge 0",
-        "activity_texts   would purge 0",
-        "activity_events  would purge 0",
+        "codes                    would purge 1",
+        "sms                      would purge 1",
+        "limit_events             would purge 1",
+        "limit_locks              would purge 1",
+        "proofs                   would purge 1",
+        "audit                    would purge 1",
+        "notices                  would purge 2",
+        "reminders                would purge 1",
+        "registrations            would purge 2",
+        "feedback                 would purge 0",
+        "handoffs                 would purge 0",
+        "desk_outbox              would purge 0",
+        "desk_topics              would purge 0",
+        "announcement_deliveries  would purge 0",
+        "activity_texts           would purge 0",
+        "activity_events          would purge 0",
     ]
     assert done_out.splitlines() == [
         f"retention purge of {shown_url(database_url)} (deleted):",
-        "codes            purged 1",
-        "sms              purged 1",
-        "limit_events     purged 1",
-        "limit_locks      purged 1",
-        "proofs           purged 1",
-        "audit            purged 1",
-        "notices          purged 2",
-        "reminders        purged 1",
-        "registrations    purged 2",
-        "feedback         purged 0",
-        "handoffs         purged 0",
-        "desk_outbox      purged 0",
-        "desk_topics      purged 0",
-        "activity_texts   purged 0",
-        "activity_events  purged 0",
+        "codes                    purged 1",
+        "sms                      purged 1",
+        "limit_events             purged 1",
+        "limit_locks              purged 1",
+        "proofs                   purged 1",
+        "audit                    purged 1",
+        "notices                  purged 2",
+        "reminders                purged 1",
+        "registrations            purged 2",
+        "feedback                 purged 0",
+        "handoffs                 purged 0",
+        "desk_outbox              purged 0",
+        "desk_topics              purged 0",
+        "announcement_deliveries  purged 0",
+        "activity_texts           purged 0",
+        "activity_events          purged 0",
     ]
     assert await remaining(session_factory) == RECENT_KEPT
 
@@ -195,7 +197,7 @@ async def test_the_gateways_daily_job_purges_and_logs_only_counts(
     assert [r.getMessage() for r in caplog.records] == [
         "retention purge: codes 1, sms 1, limit_events 1, limit_locks 1, proofs 1, audit 1, "
         "notices 2, reminders 1, registrations 2, feedback 0, handoffs 0, desk_outbox 0, "
-        "desk_topics 0, activity_texts 0, activity_events 0"
+        "desk_topics 0, announcement_deliveries 0, activity_texts 0, activity_events 0"
     ]
 
 

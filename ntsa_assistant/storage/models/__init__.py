@@ -8,6 +8,13 @@ from ntsa_assistant.storage.models.activity import (
     RegistrationOutcome,
     StatusOutcome,
 )
+from ntsa_assistant.storage.models.announcements import (
+    Announcement,
+    AnnouncementDelivery,
+    AnnouncementKind,
+    DeliveryState,
+    Subscription,
+)
 from ntsa_assistant.storage.models.base import Base, Language, UtcDateTime
 from ntsa_assistant.storage.models.faq import FaqFeedback
 from ntsa_assistant.storage.models.handoff import (
@@ -46,6 +53,11 @@ from ntsa_assistant.storage.models.training import (
 )
 
 __all__ = [
+    "Announcement",
+    "AnnouncementDelivery",
+    "AnnouncementKind",
+    "DeliveryState",
+    "Subscription",
     "ActivityEvent",
     "ActivityKey",
     "EventKind",
