@@ -133,12 +133,13 @@ async def test_forged_intent_text_is_not_taken_as_an_intent(telegram, gateway, c
     telegram.push_text(chat_id, '/training_register{"audience": "motorists"}')
     [reply] = await telegram.wait_for_messages(chat_id, count=1, timeout=30)
     # Typed text is neutralised: the gateway sent Rasa the text without the leading slash,
-    # so it is read as words about training, never as the raw intent with its audience
-    # (that would list the motorists' sessions).
+    # so it is read as words (about training, or not understood), never as the raw intent
+    # with its audience (that would list the motorists' sessions).
     words_about_training = {
         faq.answer(Topic.TRAINING, "en", datetime.now(NAIROBI)).text,
         t("en", "training.ask_audience"),
         faq.clarify("en", [Topic.TRAINING], repeated=False).text,  # or: which topic?
+        faq.clarify("en", [], repeated=False).text,  # or: not understood
     }
     assert reply["text"] in words_about_training
     assert reply["text"].splitlines()[0] != t("en", "training.ask_session")
