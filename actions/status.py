@@ -119,7 +119,7 @@ class ValidateStatusForm(FormValidationAction):
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict
     ) -> dict[str, Any]:
         lang, text = reply_language(tracker), str(value or "")
-        if _intent(tracker) in Intent.CANCEL or _typed_cancel(tracker, text):
+        if _cancels_proof(tracker, text):
             return _stop(dispatcher, t(lang, "status.cancelled"))
         try:
             result = await _proof_step(tracker, lang, text)
@@ -149,10 +149,13 @@ def _proof_choice(tracker: Tracker, text: str) -> ProofChoice | None:
     return answers.read_proof_choice(text, numbered=stage in (STAGE_CONTACT, STAGE_OFFERED))
 
 
-def _typed_cancel(tracker: Tracker, text: str) -> bool:
-    """Cancel typed; "no" cancels too once the code was offered or sent (before that, "no"
-    declines to share the phone, and the code is offered)."""
+def _cancels_proof(tracker: Tracker, text: str) -> bool:
+    """Cancel typed or tapped; "no" cancels too once the code was offered or sent (before
+    that, "no" declines to share the phone, and the code is offered). A typed answer the
+    step understands is read by its words, whatever intent the model gives a bare "no"."""
     choice = _proof_choice(tracker, text)
+    if choice is None:
+        return _intent(tracker) in Intent.CANCEL
     if choice is ProofChoice.CANCEL:
         return True
     return choice is ProofChoice.DECLINE and tracker.get_slot(Slot.STAGE) != STAGE_CONTACT

@@ -21,11 +21,13 @@ from actions.status import (
 from ntsa_assistant.core.i18n import t
 
 
-def tracker(text: str, stage: str | None, lang: str = "en") -> Tracker:
+def tracker(
+    text: str, stage: str | None, lang: str = "en", intent: str = "nlu_fallback"
+) -> Tracker:
     return Tracker(
         sender_id="700000002",
         slots={"language": lang, Slot.ID_NUMBER: "21000102", Slot.STAGE: stage},
-        latest_message={"text": text, "intent": {"name": "nlu_fallback"}, "metadata": {}},
+        latest_message={"text": text, "intent": {"name": intent}, "metadata": {}},
         events=[],
         paused=False,
         followup_action=None,
@@ -34,10 +36,12 @@ def tracker(text: str, stage: str | None, lang: str = "en") -> Tracker:
     )
 
 
-async def proof(text: str, stage: str | None, lang: str = "en") -> tuple[dict, list[dict]]:
+async def proof(
+    text: str, stage: str | None, lang: str = "en", intent: str = "nlu_fallback"
+) -> tuple[dict, list[dict]]:
     dispatcher = CollectingDispatcher()
     result = await ValidateStatusForm().validate_status_proof(
-        text, dispatcher, tracker(text, stage, lang), {}
+        text, dispatcher, tracker(text, stage, lang, intent), {}
     )
     return result, dispatcher.messages
 
@@ -64,6 +68,13 @@ async def test_declining_the_phone_offers_the_code_as_a_button(text: str, lang: 
         (t(lang, "status.code_button"), "/status_send_code"),
         (t(lang, "status.cancel_button"), "/status_cancel"),
     ]
+
+
+@pytest.mark.parametrize("intent", ["status_cancel", "training_stop", "deny"])
+async def test_a_typed_no_declines_the_phone_whatever_intent_the_model_reads(intent: str) -> None:
+    result, [offer] = await proof("no", STAGE_CONTACT, "en", intent)
+    assert result == {Slot.PROOF: None, Slot.STAGE: STAGE_OFFERED}
+    assert offer["text"] == t("en", "status.code_offer")
 
 
 @pytest.mark.parametrize(
