@@ -24,7 +24,11 @@ from ntsa_assistant.core.i18n import spell_datetime, spell_short_datetime, t
 from ntsa_assistant.core.masking import mask_id_number, mask_kra_pin, mask_phone
 from ntsa_assistant.storage.engine import create_engine, create_session_factory
 from ntsa_assistant.storage.models import Audience
-from tests.support.databases import fresh_postgres_database, postgres_server_url
+from tests.support.databases import (
+    fresh_postgres_database,
+    postgres_server_url,
+    redis_server_url,
+)
 from tests.support.durable import (
     DurableRasa,
     FolderAway,
@@ -32,7 +36,6 @@ from tests.support.durable import (
     forget_status_attempts,
     readiness,
     readiness_becomes,
-    redis_test_url,
     run_tracker_probe,
     started_rasa,
     through,
@@ -164,7 +167,7 @@ async def durable(
 ) -> AsyncIterator[DurableRasa]:
     """This module's Rasa on one backend, the gateway pointed at it."""
     backend = request.param
-    redis = make_url(redis_test_url())
+    redis = make_url(redis_server_url())
     async with AsyncExitStack() as stack:
         redis_proxy = await stack.enter_async_context(TcpProxy(redis.host, redis.port or 6379))
         env = {"REDIS_URL": through(str(redis), redis_proxy)}

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -30,25 +29,16 @@ from ntsa_assistant.core.i18n import t
 from ntsa_assistant.core.settings import Settings
 from ntsa_assistant.faq import answers as faq
 from ntsa_assistant.faq.answers import Topic
+from tests.support.databases import redis_server_url as redis_url
 from tests.support.processes import BOT_TOKEN, LOG_DIR, free_port
 from tests.support.telegram_emulator import TelegramEmulator
 from tools.stack import Service, gateway_service
 
 pytestmark = pytest.mark.e2e
 
-REDIS_ENV = "TEST_REDIS_URL"
 WEBHOOK_SECRET = "replicas-secret_1"
 REPLICA_OFFSET = 60_000_000  # chat ids of their own, far from the fixture's
 QUESTION = "When does TIMS close?"
-
-
-def redis_url() -> str:
-    url = os.environ.get(REDIS_ENV, "").strip()
-    if url:
-        return url
-    if os.environ.get("CI"):
-        pytest.fail(f"{REDIS_ENV} is not set, and CI must run the Redis tests")
-    pytest.skip(f"{REDIS_ENV} is not set: Redis tests skipped (e.g. redis://127.0.0.1:6379/15)")
 
 
 def closure_answer(lang: str = "en") -> str:

@@ -18,6 +18,7 @@ from ntsa_assistant.storage.engine import create_engine, normalise_url
 from ntsa_assistant.storage.models import Base
 
 POSTGRES_ENV = "TEST_POSTGRES_URL"
+REDIS_ENV = "TEST_REDIS_URL"
 
 
 def postgres_server_url() -> str:
@@ -31,6 +32,16 @@ def postgres_server_url() -> str:
         f"{POSTGRES_ENV} is not set: PostgreSQL tests skipped "
         "(set it, e.g. postgresql://postgres@127.0.0.1:5432/test)"
     )
+
+
+def redis_server_url() -> str:
+    """The Redis to test on (a database of its own); skips (or fails under CI) without one."""
+    url = os.environ.get(REDIS_ENV, "").strip()
+    if url:
+        return url
+    if os.environ.get("CI"):
+        pytest.fail(f"{REDIS_ENV} is not set, and CI must run the Redis tests")
+    pytest.skip(f"{REDIS_ENV} is not set: Redis tests skipped (e.g. redis://127.0.0.1:6379/15)")
 
 
 @asynccontextmanager

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, Self
 
 import aiohttp
-import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
@@ -24,18 +23,7 @@ from ntsa_assistant.storage.engine import create_engine
 from tests.support.processes import LOG_DIR, RunningService, free_port
 from tools.stack import RASA_READY_PATH, RASA_VENV, ROOT, Service, rasa_service
 
-REDIS_ENV = "TEST_REDIS_URL"
 PROBE = Path(__file__).with_name("rasa_tracker_probe.py")
-
-
-def redis_test_url() -> str:
-    """The Redis to test on; skips (or fails under CI) when none is given."""
-    url = os.environ.get(REDIS_ENV, "").strip()
-    if url:
-        return url
-    if os.environ.get("CI"):
-        pytest.fail(f"{REDIS_ENV} is not set, and CI must run the Redis tests")
-    pytest.skip(f"{REDIS_ENV} is not set (e.g. redis://127.0.0.1:6379/15)")
 
 
 class TcpProxy:

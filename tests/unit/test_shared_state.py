@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import pickle
 import secrets
 from collections import OrderedDict
@@ -30,21 +29,10 @@ from bot.handlers.throttle import ChatTurns, SharedBurstLimit, Verdict
 from bot.rate_limiter import SharedRateLimiter, TelegramBudget
 from bot.render import ChatButtons, inline_keyboard
 from bot.shared_state import SharedRedis
+from tests.support.databases import redis_server_url as redis_url
 from tests.support.telegram_emulator import TelegramEmulator
 
-REDIS_ENV = "TEST_REDIS_URL"
-
 Replicas = Callable[[int], Awaitable[list[SharedRedis]]]
-
-
-def redis_url() -> str:
-    """The Redis to test on; skips (or fails under CI) when none is given."""
-    url = os.environ.get(REDIS_ENV, "").strip()
-    if url:
-        return url
-    if os.environ.get("CI"):
-        pytest.fail(f"{REDIS_ENV} is not set, and CI must run the Redis tests")
-    pytest.skip(f"{REDIS_ENV} is not set: Redis tests skipped (e.g. redis://127.0.0.1:6379/15)")
 
 
 @pytest.fixture
