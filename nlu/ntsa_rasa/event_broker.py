@@ -112,9 +112,15 @@ class Turn:
     hint: str | None  # the language the gateway was told by Telegram, if any
     action: str | None = None
     fallback_action: bool = False
+    form: str | None = None  # the form that was asking when the message came
+    form_took_it: bool = False  # that form ran next: the message answered its question
 
     @property
     def fell_back(self) -> bool:
+        """Not understood. A form's answer (a name, a phone, a date) is not an intent the
+        NLU knows, yet it was understood by the form: never a miss, and never kept."""
+        if self.form_took_it and not self.fallback_action:
+            return False
         return self.intent == FALLBACK_INTENT or self.fallback_action
 
     def row(self, language: str | None, ended_at: float | None) -> dict[str, Any]:
@@ -144,6 +150,7 @@ class TurnBuilder:
 
     def __init__(self, remembered: int = CHATS_REMEMBERED) -> None:
         self._open: dict[str, Turn] = {}
+        self._forms: dict[str, str] = {}  # the active form of each chat that has one
         self._languages: OrderedDict[str, str] = OrderedDict()
         self._remembered = remembered
 
@@ -169,8 +176,15 @@ class TurnBuilder:
                 hint=_language(metadata.get(USER_LANGUAGE_META))
                 if isinstance(metadata, dict)
                 else None,
+                form=self._forms.get(sender),
             )
             return done
+        if kind == "active_loop":
+            if event.get("name"):
+                self._forms[sender] = str(event["name"])
+            else:
+                self._forms.pop(sender, None)
+            return []
         if kind == "slot" and event.get("name") == LANGUAGE_SLOT:
             language = _language(event.get("value"))
             if language is not None:
@@ -185,6 +199,8 @@ class TurnBuilder:
         name = str(event.get("name") or "")
         if name in FALLBACK_ACTIONS:
             turn.fallback_action = True
+        if turn.form is not None and name == turn.form:
+            turn.form_took_it = True
         if name == "action_listen":
             return self._close(sender, stamp)
         if name not in BOOKKEEPING_ACTIONS and turn.action is None:

@@ -213,6 +213,31 @@ def test_the_broker_makes_one_row_per_turn_with_nothing_personal() -> None:
     ]
 
 
+def test_an_answer_a_form_took_is_not_a_miss_and_its_text_is_not_kept() -> None:
+    start = datetime(2026, 12, 7, 10, 0, tzinfo=NAIROBI).timestamp()
+
+    def event(kind: str, offset: float, **fields: Any) -> dict[str, Any]:
+        return {"sender_id": "700000002", "event": kind, "timestamp": start + offset, **fields}
+
+    unknown = {"intent": {"name": "nlu_fallback", "confidence": 0.2}}
+    events = [
+        event("active_loop", 0.5, name="registration_form"),
+        event("action", 0.6, name="action_listen"),
+        event("user", 1.0, text="Wanjiru Kamau", parse_data=unknown),  # the name asked for
+        event("action", 1.1, name="registration_form"),
+        event("action", 1.2, name="action_listen"),
+        event("active_loop", 1.9, name=None),  # the form is over
+        event("user", 2.0, text="blorp glarp", parse_data=unknown),
+        event("action", 2.1, name="action_clarify"),
+        event("action", 2.2, name="action_listen"),
+    ]
+    rows = probe(events=events)["rows"]
+    assert [(row["intent"], row["fell_back"], row["action"], row["text"]) for row in rows] == [
+        ("nlu_fallback", False, "registration_form", None),
+        ("nlu_fallback", True, "action_clarify", "blorp glarp"),
+    ]
+
+
 def test_the_broker_reads_the_apps_database_url() -> None:
     urls = {
         "sqlite+aiosqlite:///var/assistant.db": "sqlite:///var/assistant.db",
