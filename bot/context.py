@@ -39,6 +39,7 @@ class GatewayState:
     engine: AsyncEngine
     sessions: SessionFactory  # the database (reminders, promotion notices, handoffs)
     desk: DeskRelay | None = None  # the agents' desk outbox, when SUPPORT_CHAT_ID is set
+    turns_under_way: int = 0  # turns waiting for their answer right now (bot/handlers/chat.py)
 
     def now(self) -> datetime:
         """The clock every rule reads (``ASSISTANT_NOW`` in demos and tests)."""

@@ -14,6 +14,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from redis.asyncio import Redis
@@ -313,7 +314,10 @@ async def test_a_429_pauses_every_replica_and_the_refused_message_is_sent_after_
 # ---------------------------------------------------------------- calls to Telegram per turn
 
 
-async def _one_turn(tg: TelegramEmulator, produce: Callable[[], Awaitable[list[Reply]]]) -> None:
+async def _one_turn(
+    tg: TelegramEmulator, produce: Callable[[], Awaitable[list[Reply]]], under_way: int = 0
+) -> None:
+    """One turn through the gateway's turn function; ``under_way``: other turns waiting."""
     tg.set_user(1001)
     application = (
         ApplicationBuilder()
@@ -322,6 +326,7 @@ async def _one_turn(tg: TelegramEmulator, produce: Callable[[], Awaitable[list[R
         .context_types(ContextTypes(context=GatewayContext))
         .build()
     )
+    application.bot_data["gateway"] = SimpleNamespace(turns_under_way=under_way)
     async with application:
         update = _update(1, 1001)
         context = GatewayContext(application, chat_id=1001, user_id=1001)
@@ -350,3 +355,15 @@ async def test_a_slow_answer_shows_typing_first(monkeypatch: pytest.MonkeyPatch)
         methods = [c.method for c in tg.calls() if c.method != "getMe"]
         assert methods == ["sendChatAction", "sendMessage"]
         assert tg.calls("sendChatAction")[0].params["action"] == "typing"
+
+
+async def test_a_busy_gateway_spends_no_call_on_typing(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(chat, "TYPING_AFTER_SECONDS", 0.01)
+    async with TelegramEmulator() as tg:
+
+        async def slow() -> list[Reply]:
+            await asyncio.sleep(0.2)  # well past the moment typing would be shown
+            return [Reply(text="TIMS closes on 15 December.")]
+
+        await _one_turn(tg, slow, under_way=chat.TYPING_MAX_TURNS)
+        assert [c.method for c in tg.calls() if c.method != "getMe"] == ["sendMessage"]
