@@ -57,6 +57,15 @@ class ValidateTrainingForm(FormValidationAction):
             return {}
         return {s.PHONE: turn.proven_phone or s.NOT_OWN_CONTACT}
 
+    async def extract_training_email(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        """An e-mail address typed when the form asks for one, whatever its intent."""
+        turn = Turn(tracker)
+        if turn.slot(s.REQUESTED_SLOT) != s.EMAIL or not rules.is_email(turn.text):
+            return {}
+        return {s.EMAIL: turn.text}
+
     def _invalid(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, slot: str, reason: str
     ) -> dict[str, Any]:

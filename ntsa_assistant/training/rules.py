@@ -114,6 +114,15 @@ def validate_email(text: str) -> str:
     return _identifier(identifiers.parse_email, text)
 
 
+def is_email(text: str) -> bool:
+    """Whether ``text`` is an e-mail address and nothing else."""
+    try:
+        identifiers.parse_email(text)
+    except InvalidIdentifier:
+        return False
+    return True
+
+
 def validate_kra_pin(text: str) -> str:
     """A KRA PIN: a letter, nine digits, a letter (``P051234567K``)."""
     return _identifier(identifiers.parse_kra_pin, text)

@@ -208,6 +208,29 @@ async def test_a_whole_registration_typed(
             await cancel(registrations, row.registration.reference, datetime.now(UTC))
 
 
+@pytest.mark.parametrize("lang", ["en", "sw"])
+async def test_an_email_address_typed_at_its_step_is_the_answer(
+    telegram, gateway, registrations, chat_id, lang
+) -> None:
+    # The model reads an address ("@", ".com") as asking for a person: at this step it is
+    # the answer, never a handoff.
+    person = Person(telegram, chat_id, lang)
+    await person.say("I want to attend a training" if lang == "en" else "nataka mafunzo")
+    await person.say("1")
+    await person.say("1")
+    await person.say("Amina Wekesa")
+    [ask_email] = await person.say(f"0712{chat_id % 1_000_000:06d}")
+    assert ask_email["text"] == person.tx("training.ask_email")
+    [summary] = await person.say(f"amina.{chat_id}@example.com")
+    blank = dict.fromkeys(("title", "when", "name", "phone", "email", "pin_line"), "")
+    header = person.tx("training.confirm", **blank).splitlines()[0]
+    assert summary["text"].splitlines()[0] == header
+    assert f"amina.{chat_id}@example.com" in summary["text"]
+    [stopped] = await person.say("cancel" if lang == "en" else "acha")
+    assert stopped["text"] == person.tx("training.stopped")
+    assert not [r for r in await export_rows(registrations) if r.registration.chat_id == chat_id]
+
+
 @pytest.mark.parametrize(
     ("lang", "stop_at_name", "email_skip", "no"),
     [("en", "stop", "none", "no"), ("sw", "acha", "sina", "hapana")],

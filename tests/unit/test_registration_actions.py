@@ -131,6 +131,23 @@ async def test_the_email_is_skipped_in_words(typed: str) -> None:
     assert dispatcher.messages == []
 
 
+@pytest.mark.parametrize(
+    ("asking", "typed", "found"),
+    [
+        (s.EMAIL, "amina@example.com", {s.EMAIL: "amina@example.com"}),  # read as a handoff
+        (s.EMAIL, "I want to talk to a person", {}),  # the handoff stays a handoff
+        (s.NAME, "amina@example.com", {}),  # only at the e-mail step
+    ],
+)
+async def test_an_address_typed_at_the_email_step_is_taken_whatever_its_intent(
+    asking: str, typed: str, found: dict[str, Any]
+) -> None:
+    turn = tracker({s.REQUESTED_SLOT: asking}, text=typed, intent="human_handoff")
+    assert await ValidateTrainingForm().extract_training_email(
+        CollectingDispatcher(), turn, {}
+    ) == (found)
+
+
 async def test_a_bad_email_is_still_refused() -> None:
     dispatcher = CollectingDispatcher()
     result = await ValidateTrainingForm().validate_training_email(
