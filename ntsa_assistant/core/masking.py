@@ -18,6 +18,10 @@ from ntsa_assistant.core.identifiers import (
 )
 
 _ID_RE = re.compile(rf"(?<!\d){ID_NUMBER_PATTERN}(?!\d)")
+# An ID number written apart, as the chat accepts it (``2100 0102``, ``21 000 102``,
+# ``2100-0102``): the groups after the first have three or four digits, so a date
+# (``2023-12-10``) is left alone; 7 or 8 digits in all.
+_ID_APART_RE = re.compile(r"(?<![\w\-])\d{1,4}(?:[ \-]\d{3,4}){1,2}(?![\w\-])")
 # A phone as people write it: ``+254712345678``, ``0712 345 678``, ``0712-345-678``,
 # ``+254 712 345 678``. Groups after the first have three digits or more, so dates and
 # times (``2023-12-10 10:00``) and references (``TIMS-DL-2023-118230``) are left alone.
@@ -100,4 +104,10 @@ def scrub(text: str) -> str:
     text = _EMAIL_CANDIDATE_RE.sub(_masked_email, text)
     text = _PIN_RE.sub(lambda m: mask_kra_pin(m.group(0)), text)
     text = _PHONE_RE.sub(_masked_phone, text)
+    text = _ID_APART_RE.sub(_masked_id_apart, text)
     return _ID_RE.sub(lambda m: mask_id_number(m.group(0)), text)
+
+
+def _masked_id_apart(match: re.Match[str]) -> str:
+    digits = "".join(ch for ch in match.group(0) if ch.isdigit())
+    return mask_id_number(digits) if 7 <= len(digits) <= 8 else match.group(0)

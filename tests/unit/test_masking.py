@@ -30,6 +30,13 @@ def test_phones_written_with_spaces_or_dashes_are_masked() -> None:
     assert scrub("sms to 0712 345678 failed") == "sms to ********78 failed"
 
 
+def test_id_numbers_written_apart_are_masked_as_the_chat_reads_them() -> None:
+    assert scrub("my id is 2100 0102, or 21 000 102, or 2100-0102") == (
+        "my id is ******02, or ******02, or ******02"
+    )
+    assert scrub("only 300 seats, 2 left") == "only 300 seats, 2 left"
+
+
 def test_dates_times_and_references_are_not_taken_for_phones() -> None:
     line = "expires 2023-12-10 10:00:00 ref=TIMS-DL-2023-118230 chat 700000001"
     assert scrub(line) == line
