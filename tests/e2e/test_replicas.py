@@ -14,7 +14,6 @@ once one is; its health endpoint says why it is not ready, and the action server
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
 from collections.abc import AsyncIterator
@@ -31,6 +30,7 @@ from tests.support.processes import (
     BOT_TOKEN,
     LOG_DIR,
     RunningService,
+    exit_output,
     free_port,
     rasa_api_params,
 )
@@ -297,23 +297,3 @@ async def test_several_action_server_workers_need_one_code_pepper(e2e_database):
         assert await get_json(f"{running.url}/ready") == (200, {"ready": True})
     finally:
         await running.stop()
-
-
-async def exit_output(argv: list[str], env: dict[str, str]) -> str:
-    """Runs a process that must end by itself with a failure; returns what it printed."""
-    process = await asyncio.create_subprocess_exec(
-        *argv,
-        env=os.environ | env,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    try:
-        out, _ = await asyncio.wait_for(process.communicate(), 90)
-    except TimeoutError:
-        with contextlib.suppress(ProcessLookupError):
-            process.kill()
-        await process.wait()
-        pytest.fail(f"{argv} kept running instead of stopping")
-    assert process.returncode != 0
-    return out.decode(errors="replace")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import sqlite3
 import time
 from collections.abc import AsyncIterator
@@ -25,7 +24,7 @@ import pytest
 
 from ntsa_assistant import protocol
 from ntsa_assistant.core.i18n import t
-from tests.support.processes import BOT_TOKEN, LOG_DIR, RunningService, free_port
+from tests.support.processes import BOT_TOKEN, LOG_DIR, RunningService, exit_output, free_port
 from tests.support.telegram_emulator import TelegramEmulator
 from tools.stack import actions_service, gateway_service, run_secrets
 
@@ -355,25 +354,6 @@ async def test_an_edited_message_is_not_a_new_turn(webhook, chat_id):
     ask_proof = t("en", "status.ask_proof", id="******02")
     assert await webhook.say(chat_id, ID_NUMBER) == ask_proof
     assert await webhook.user_turns(chat_id) == ["check my status", ID_NUMBER]
-
-
-async def exit_output(argv: list[str], env: dict[str, str]) -> str:
-    """Runs a process that must refuse to start; returns what it printed."""
-    process = await asyncio.create_subprocess_exec(
-        *argv,
-        env=os.environ | env,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    try:
-        out, _ = await asyncio.wait_for(process.communicate(), 60)
-    except TimeoutError:
-        process.kill()
-        await process.wait()
-        pytest.fail(f"{argv} started instead of refusing to")
-    assert process.returncode != 0
-    return out.decode("utf-8", "replace")
 
 
 @pytest.mark.parametrize(

@@ -8,8 +8,13 @@ and the tests import these helpers from here.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
 import socket
 from dataclasses import dataclass
+
+import pytest
 
 from tools.stack import ROOT, Service, run_secrets
 
@@ -74,3 +79,24 @@ class ActionClock:
         self._now = _UNKNOWN  # a restart that fails leaves the clock unknown, so reset again
         await self._server.restart(ASSISTANT_NOW=now)
         self._now = now
+
+
+async def exit_output(argv: list[str], env: dict[str, str], within: float = 90) -> str:
+    """Runs a process that must end by itself with a failure (refuse to start, give up);
+    returns what it printed. Fails the test if it keeps running or exits with 0."""
+    process = await asyncio.create_subprocess_exec(
+        *argv,
+        env=os.environ | env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        out, _ = await asyncio.wait_for(process.communicate(), within)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+        await process.wait()
+        pytest.fail(f"{argv} kept running instead of stopping")
+    assert process.returncode != 0
+    return out.decode("utf-8", "replace")
