@@ -14,7 +14,8 @@ the chat's next replica in rendezvous order. A replica that is merely slow (the 
 ran out after the request was sent) may still be handling the turn: sending it again
 elsewhere could play it twice, so the person gets the apology instead. A replica marked
 down gets no turns for a short back-off; then the first turn that wants it asks its
-``/status`` first, and when it is back its chats go home.
+readiness first (``/webhooks/health/ready``: model loaded, tracker store and lock store
+answering), and when it is back its chats go home.
 """
 
 from __future__ import annotations
@@ -35,8 +36,11 @@ logger = logging.getLogger(__name__)
 # A replica just marked down gets no turns for this long; each failed look doubles it.
 RETRY_AFTER_SECONDS = 1.0
 RETRY_AFTER_MAX_SECONDS = 15.0
-# The /status look at a replica: quick, so a turn waiting for it is not held up long.
+# The readiness look at a replica: quick, so a turn waiting for it is not held up long.
 STATUS_TIMEOUT = aiohttp.ClientTimeout(total=2, connect=1)
+# Rasa's readiness route, mounted by our health channel (nlu/ntsa_rasa/health.py): needs no
+# token, and answers 503 with a reason (no model, tracker store or lock store unreachable).
+READY_PATH = "/webhooks/health/ready"
 # How often the start-up wait looks at the replicas, and how often it says what it waits for.
 WAIT_POLL_SECONDS = 1.0
 WAIT_LOG_SECONDS = 5.0
@@ -70,7 +74,7 @@ def rendezvous_order(replicas: Iterable[str], key: str) -> list[str]:
 
 @dataclass(frozen=True)
 class ReplicaReadiness:
-    """One replica's answer to ``/status``: ready, or why not (no personal data)."""
+    """One replica's answer to its readiness route: ready, or why not (no personal data)."""
 
     url: str
     ready: bool
@@ -85,7 +89,7 @@ class _Replica:
     down: bool = False
     retry_at: float = 0.0  # monotonic time after which a down replica is looked at again
     failures: int = 0  # looks in a row that found it down; the back-off doubles with each
-    look: asyncio.Lock = field(default_factory=asyncio.Lock)  # one /status look at a time
+    look: asyncio.Lock = field(default_factory=asyncio.Lock)  # one readiness look at a time
 
 
 class RasaClient:
@@ -255,7 +259,7 @@ class RasaClient:
 
     async def _usable(self, replica: _Replica) -> bool:
         """Whether a turn may go to ``replica`` now: up, or down with its back-off over
-        and its ``/status`` saying it is back (one look at a time; the others wait)."""
+        and its readiness route saying it is back (one look at a time; the others wait)."""
         if not replica.down:
             return True
         if self._clock() < replica.retry_at:
@@ -266,9 +270,7 @@ class RasaClient:
             if self._clock() < replica.retry_at:
                 return False
             readiness = await self._status(replica.url)
-            # A refused token hides whether the model is loaded, but Rasa listens only once
-            # it is, and turns need no token: listening and refusing the token is back too.
-            if readiness.ready or readiness.http_status in (401, 403):
+            if readiness.ready:
                 self._mark_up(replica)
                 return True
             self._mark_down(replica, readiness.reason)
@@ -298,20 +300,18 @@ class RasaClient:
     # ------------------------------------------------------------------ readiness
 
     async def _status(self, url: str) -> ReplicaReadiness:
-        """Asks one replica's ``/status`` whether a model is loaded."""
+        """Asks one replica whether it can hold a conversation now, and why not."""
         if self._session is None:
             return ReplicaReadiness(url, False, "client not started")
         code: int | None = None
         try:
-            async with self._session.get(
-                f"{url}/status", params=self._api_params, timeout=STATUS_TIMEOUT
-            ) as response:
+            async with self._session.get(f"{url}{READY_PATH}", timeout=STATUS_TIMEOUT) as response:
                 code = response.status
-                if code in (401, 403):
-                    return ReplicaReadiness(url, False, f"HTTP {code}: check RASA_AUTH_TOKEN", code)
-                if code != 200:
+                if code == 404:
+                    return ReplicaReadiness(url, False, f"HTTP 404: no {READY_PATH}", code)
+                if code not in (200, 503):
                     return ReplicaReadiness(url, False, f"HTTP {code}", code)
-                status = await response.json()
+                report = await response.json(content_type=None)
         except aiohttp.ConnectionTimeoutError:
             return ReplicaReadiness(url, False, "connection timed out", connected=False)
         except aiohttp.ClientConnectorError as exc:
@@ -320,9 +320,14 @@ class RasaClient:
             return ReplicaReadiness(url, False, f"no answer ({type(exc).__name__})")
         except ValueError:
             return ReplicaReadiness(url, False, "an answer that is not JSON", code)
-        if isinstance(status, dict) and (status.get("model_file") or status.get("fingerprint")):
+        if not isinstance(report, dict):
+            return ReplicaReadiness(url, False, "an answer that is not a readiness report", code)
+        if code == 200 and report.get("ready") is True:
             return ReplicaReadiness(url, True, "ready", code)
-        return ReplicaReadiness(url, False, "no model loaded", code)
+        reason = report.get("reason")
+        # Only Rasa's own short reasons are repeated (they go to logs and /ready).
+        said = reason[:120] if isinstance(reason, str) and reason else "not ready"
+        return ReplicaReadiness(url, False, said, code)
 
     async def readiness(self) -> list[ReplicaReadiness]:
         """Every replica's readiness, asked at once. A ready replica counts as up again,

@@ -229,7 +229,7 @@ async def test_the_gateway_takes_no_update_until_a_rasa_replica_is_ready(
     await service.start()
     try:
         # It has asked Rasa twice, so it is in its wait, with the update pushed before.
-        await asyncio.wait_for(not_ready_rasa.replica.asked_status(2), WAIT)
+        await asyncio.wait_for(not_ready_rasa.replica.asked_ready(2), WAIT)
         assert await get_json(f"{health}/live") == (200, {"live": True})
         status, report = await get_json(f"{health}/ready")
         assert status == 503

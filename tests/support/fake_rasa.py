@@ -48,13 +48,14 @@ class FakeRasaParse:
 
 
 class FakeRasaReplica:
-    """A fake Rasa replica for the gateway's client: ``/status``, the REST channel's
-    ``/webhooks/rest/webhook`` and ``/model/parse``.
+    """A fake Rasa replica for the gateway's client: the health channel's
+    ``/webhooks/health/ready``, the REST channel's ``/webhooks/rest/webhook`` and
+    ``/model/parse``.
 
     It answers each turn with one text naming itself and the message
     (``"<name>: <message>"``) and records ``(sender, message)`` in :attr:`turns`, so a test
-    sees which replica handled which chat. Switches: :attr:`ready` (``/status`` names a model
-    or not), :attr:`hang` (take a turn and never answer: a slow Rasa), :attr:`die` (take a
+    sees which replica handled which chat. Switches: :attr:`ready` (ready, or 503 with
+    :attr:`not_ready_reason`), :attr:`hang` (take a turn and never answer: a slow Rasa), :attr:`die` (take a
     turn and drop the connection without an answer: a replica killed mid-request; the turn
     is recorded in :attr:`dropped`, not :attr:`turns`, as Rasa saves nothing of it),
     :attr:`error_status` (answer every turn with that HTTP error, recorded in
@@ -65,6 +66,7 @@ class FakeRasaReplica:
         self.name = name
         self.token = token
         self.ready = True
+        self.not_ready_reason = "no model loaded"
         self.hang = False
         self.die = False
         self.error_status: int | None = None
@@ -72,21 +74,21 @@ class FakeRasaReplica:
         self.turns: list[tuple[str, str]] = []
         self.dropped: list[tuple[str, str]] = []
         self.parsed: list[str] = []
-        self.status_asked = 0
-        self._status_seen = asyncio.Event()  # set, and replaced, on each /status asked
+        self.ready_asked = 0
+        self._ready_seen = asyncio.Event()  # set, and replaced, on each readiness look
         self.received = asyncio.Event()  # set on each turn taken (answered or not)
 
     def app(self) -> web.Application:
         app = web.Application()
-        app.router.add_get("/status", self.status)
+        app.router.add_get("/webhooks/health/ready", self.readiness)
         app.router.add_post("/webhooks/rest/webhook", self.webhook)
         app.router.add_post("/model/parse", self.parse)
         return app
 
-    async def asked_status(self, times: int) -> None:
-        """Returns once ``/status`` has been asked ``times`` times in all."""
-        while self.status_asked < times:
-            await self._status_seen.wait()
+    async def asked_ready(self, times: int) -> None:
+        """Returns once its readiness has been asked ``times`` times in all."""
+        while self.ready_asked < times:
+            await self._ready_seen.wait()
 
     def senders(self) -> set[str]:
         return {sender for sender, _ in self.turns}
@@ -96,14 +98,14 @@ class FakeRasaReplica:
             return web.json_response({"status": "failure", "code": 401}, status=401)
         return None
 
-    async def status(self, request: web.Request) -> web.Response:
-        if (refused := self._refused(request)) is not None:
-            return refused
-        self.status_asked += 1
-        seen, self._status_seen = self._status_seen, asyncio.Event()
+    async def readiness(self, _request: web.Request) -> web.Response:
+        """Like nlu/ntsa_rasa/health.py: no token asked, a reason when not ready."""
+        self.ready_asked += 1
+        seen, self._ready_seen = self._ready_seen, asyncio.Event()
         seen.set()
-        model = f"models/{self.name}.tar.gz" if self.ready else None
-        return web.json_response({"model_file": model, "num_active_training_jobs": 0})
+        if self.ready:
+            return web.json_response({"ready": True})
+        return web.json_response({"ready": False, "reason": self.not_ready_reason}, status=503)
 
     async def webhook(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()

@@ -10,6 +10,7 @@ import os
 from collections.abc import AsyncIterator
 
 import aiohttp
+from aiohttp import web
 import pytest
 
 from bot.health import Health
@@ -174,14 +175,14 @@ async def test_chats_go_home_when_their_replica_is_back_and_ready(client, server
     await home.stop()
     assert await said(client, chat, "one") == f"{second.replica.name}: one"
 
-    # Back, but without a model: still away, and only its /status was asked.
+    # Back, but not ready: still away, and only its readiness was asked.
     home.replica.ready = False
     await home.start()
     assert await said(client, chat, "two") == f"{second.replica.name}: two"  # back-off
-    assert home.replica.status_asked == 0
+    assert home.replica.ready_asked == 0
     clock.advance(1.0)
     assert await said(client, chat, "three") == f"{second.replica.name}: three"
-    assert home.replica.status_asked == 1
+    assert home.replica.ready_asked == 1
     assert home.replica.turns == []
 
     home.replica.ready = True
@@ -233,19 +234,64 @@ async def test_a_single_url_string_still_works(servers):
 
 async def test_readiness_says_why_each_replica_is_not_ready(servers):
     servers[0].replica.ready = False
+    servers[0].replica.not_ready_reason = "tracker store unreachable"
     await servers[1].stop()
+    # The readiness route needs no token: a wrong one does not hide a ready replica.
     rasa = RasaClient([s.url for s in servers], 5.0, "wrong-token")
     await rasa.start()
     try:
         found = {item.url: (item.ready, item.reason) for item in await rasa.readiness()}
         assert found == {
-            servers[0].url: (False, "HTTP 401: check RASA_AUTH_TOKEN"),
+            servers[0].url: (False, "tracker store unreachable"),
             servers[1].url: (False, "connection refused"),
-            servers[2].url: (False, "HTTP 401: check RASA_AUTH_TOKEN"),
+            servers[2].url: (True, "ready"),
         }
+        assert await rasa.is_ready()
+        servers[2].replica.ready = False
         assert not await rasa.is_ready()
     finally:
         await rasa.close()
+
+
+async def test_a_replica_with_an_unready_store_gets_no_turns_until_ready(client, servers, clock):
+    """Rasa's model loaded but its tracker store unreachable is down for the router too:
+    its chats stay on the next replica until the readiness route says ready."""
+    home = servers[0]
+    chat = chat_homed_on(client, home)
+    second = by_url(servers, rendezvous_order(client.replicas, chat)[1])
+    await home.stop()
+    assert await said(client, chat, "one") == f"{second.replica.name}: one"
+    home.replica.ready = False
+    home.replica.not_ready_reason = "tracker store unreachable"
+    await home.start()
+    clock.advance(1.0)
+    assert await said(client, chat, "two") == f"{second.replica.name}: two"
+    assert home.replica.ready_asked == 1
+    home.replica.ready = True
+    clock.advance(2.0)
+    assert await said(client, chat, "three") == f"{home.replica.name}: three"
+
+
+async def test_a_server_without_the_readiness_route_is_not_ready(servers):
+    async def plain(_request: web.Request) -> web.Response:
+        return web.json_response({"model_file": "models/old.tar.gz"})
+
+    app = web.Application()
+    app.router.add_get("/status", plain)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    url = f"http://127.0.0.1:{port}"
+    rasa = RasaClient([url], 5.0, None)
+    await rasa.start()
+    try:
+        [found] = await rasa.readiness()
+        assert (found.ready, found.reason) == (False, "HTTP 404: no /webhooks/health/ready")
+    finally:
+        await rasa.close()
+        await runner.cleanup()
 
 
 async def test_the_start_waits_until_a_replica_is_ready(client, servers):
@@ -253,7 +299,7 @@ async def test_the_start_waits_until_a_replica_is_ready(client, servers):
         server.replica.ready = False
     await servers[2].stop()
     waiting = asyncio.create_task(client.wait_ready(0, poll=0.01))
-    await asyncio.wait_for(servers[0].replica.asked_status(2), 5)  # looked, and again
+    await asyncio.wait_for(servers[0].replica.asked_ready(2), 5)  # looked, and again
     assert not waiting.done()
     servers[1].replica.ready = True
     await asyncio.wait_for(waiting, 5)
