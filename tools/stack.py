@@ -24,10 +24,10 @@ from pathlib import Path
 import aiohttp
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from sqlalchemy.engine import make_url
 
 from ntsa_assistant.core.logs import configure_logging
 from ntsa_assistant.core.settings import get_settings
+from ntsa_assistant.storage import conversations
 
 logger = logging.getLogger(__name__)
 
@@ -47,9 +47,6 @@ SECRET_VARIABLES = (
     "WEB_SECRET",
     "TRACKER_STORE_SECRET",
 )
-# Rasa's conversations beside an SQLite database of the app: a file of their own, so that
-# Rasa's synchronous writes never wait on the app's (nor the app's on Rasa's).
-TRACKER_DB_NAME = "rasa-trackers.db"
 # Rasa's readiness with its reason (nlu/ntsa_rasa/health.py, listed in nlu/credentials.yml).
 RASA_READY_PATH = "/webhooks/health/ready"
 
@@ -90,28 +87,10 @@ def run_secrets() -> dict[str, str]:
 
 
 def tracker_store_url(database_url: str) -> str:
-    """Rasa's tracker store (a synchronous SQLAlchemy 1.4 URL) for the app's database.
-
-    SQLite: a file of its own beside the app's. PostgreSQL: the same database through
-    psycopg2 (the tracker store keeps its table in a schema of its own, ``rasa``).
-    """
-    url = make_url(database_url)
-    backend = url.get_backend_name()
-    if backend == "sqlite":
-        database = url.database
-        in_file = database and database != ":memory:"
-        folder = (ROOT / database).parent if in_file else ROOT / "var"
-        return f"sqlite:///{folder / TRACKER_DB_NAME}"
-    if backend == "postgresql":
-        query = dict(url.query)
-        if "ssl" in query:  # asyncpg's name for what libpq (psycopg2) calls sslmode
-            query.setdefault("sslmode", query.pop("ssl"))
-        url = url.set(drivername="postgresql+psycopg2", query=query)
-        return url.render_as_string(hide_password=False)
-    raise ValueError(
-        f"no tracker store for a {backend} DATABASE_URL: set TRACKER_STORE_URL "
-        "(an SQLAlchemy URL for sqlite or postgresql)"
-    )
+    """Rasa's tracker store for the app's database (one rule, in the app package: the purge
+    finds the store with it too); a relative SQLite path from the repository, where every
+    process of the stack runs."""
+    return conversations.tracker_store_url(database_url, root=ROOT)
 
 
 @dataclass

@@ -2,6 +2,8 @@
 periods (README, "Retention") say is old, and prints how many rows of each kind went.
 
 The gateway runs the same purge daily (``bot/retention.py``) through :func:`purge_all`.
+Rasa's stored conversations are purged there too, in the tracker store that Rasa uses
+(``TRACKER_STORE_URL``, else the one beside ``DATABASE_URL``), on an engine of their own.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from ntsa_assistant.faq import retention as faq_retention
 from ntsa_assistant.handoff import retention as handoff_retention
 from ntsa_assistant.reporting import retention as activity_retention
 from ntsa_assistant.status import retention as status_retention
+from ntsa_assistant.storage import conversations
 from ntsa_assistant.storage.engine import SessionFactory
 from ntsa_assistant.training import retention as training_retention
 
@@ -56,6 +59,13 @@ async def purge_all(
         activity_retention.ActivityRetention.from_settings(settings),
         dry_run=dry_run,
     )
+    # Last: the app's own purges are done even if Rasa's store cannot be reached.
+    counts |= await conversations.purge(
+        conversations.configured_tracker_store_url(settings),
+        now,
+        conversations.ConversationRetention.from_settings(settings),
+        dry_run=dry_run,
+    )
     return counts
 
 
@@ -84,8 +94,8 @@ def add_purge_parser(subparsers: Subparsers) -> None:
         "purge",
         help="delete personal data older than its retention period",
         description="Deletes one-time codes, queued texts, limit events, ownership proofs, "
-        "audit rows, finished registrations and notices, FAQ page votes, closed handoffs and "
-        "sent desk messages older than their "
+        "audit rows, finished registrations and notices, FAQ page votes, closed handoffs, "
+        "sent desk messages and Rasa's stored conversations older than their "
         "retention periods (RETENTION_*_DAYS), and prints how many rows of each kind went.",
     )
     parser.add_argument(

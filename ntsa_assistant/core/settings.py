@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     support_group_seconds: float = Field(default=60.0, gt=0)
 
     database_url: str = DEFAULT_DATABASE_URL
+    # Where Rasa keeps conversations (a synchronous URL, read by the Rasa process); unset →
+    # derived from DATABASE_URL (storage/conversations.py). The purge reads it here.
+    tracker_store_url: str | None = None
     # RASA_URL: one Rasa server, or several replicas, comma-separated. The gateway sends
     # each chat to one replica by a stable hash of its id (bot/rasa_client.py); every
     # gateway must list the same replicas (in any order) to agree on where a chat lives.
@@ -117,6 +120,7 @@ class Settings(BaseSettings):
     retention_desk_outbox_days: int = Field(default=7, ge=1)  # sent desk messages (ids only)
     retention_activity_days: int = Field(default=365, ge=1)  # the report's events (a chat hash)
     retention_activity_text_days: int = Field(default=90, ge=1)  # masked missed messages
+    retention_conversations_days: int = Field(default=30, ge=1)  # Rasa's, after the last event
 
     @field_validator(
         "telegram_bot_token",
@@ -165,7 +169,7 @@ class Settings(BaseSettings):
             return tuple(unique)
         return value
 
-    @field_validator("assistant_now", "status_api_url", mode="before")
+    @field_validator("assistant_now", "status_api_url", "tracker_store_url", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value

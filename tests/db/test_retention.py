@@ -157,6 +157,7 @@ async def test_purge_command_prints_counts_per_kind(
         "announcement_deliveries  would purge 0",
         "activity_texts           would purge 0",
         "activity_events          would purge 0",
+        "conversations            would purge 0",
     ]
     assert done_out.splitlines() == [
         f"retention purge of {shown_url(database_url)} (deleted):",
@@ -176,6 +177,7 @@ async def test_purge_command_prints_counts_per_kind(
         "announcement_deliveries  purged 0",
         "activity_texts           purged 0",
         "activity_events          purged 0",
+        "conversations            purged 0",
     ]
     assert await remaining(session_factory) == RECENT_KEPT
 
@@ -197,7 +199,8 @@ async def test_the_gateways_daily_job_purges_and_logs_only_counts(
     assert [r.getMessage() for r in caplog.records] == [
         "retention purge: codes 1, sms 1, limit_events 1, limit_locks 1, proofs 1, audit 1, "
         "notices 2, reminders 1, registrations 2, feedback 0, handoffs 0, desk_outbox 0, "
-        "desk_topics 0, announcement_deliveries 0, activity_texts 0, activity_events 0"
+        "desk_topics 0, announcement_deliveries 0, activity_texts 0, activity_events 0, "
+        "conversations 0"
     ]
 
 
