@@ -32,7 +32,6 @@ from tests.support.databases import (
 from tests.support.durable import (
     DurableRasa,
     FolderAway,
-    TcpProxy,
     forget_status_attempts,
     readiness,
     readiness_becomes,
@@ -43,6 +42,7 @@ from tests.support.durable import (
 )
 from tests.support.fakes import FakeSmsGateway
 from tests.support.processes import LOG_DIR, free_port
+from tests.support.tcp_proxy import TcpProxy
 from tests.support.training import add_session
 from tools.stack import ROOT, rasa_service, tracker_store_url
 

@@ -1,5 +1,6 @@
 """Helpers for the durable-conversation tests (tests/e2e/test_durable.py): Rasa servers of
-their own, a TCP proxy that can cut a database off, the tracker rows as SQL sees them.
+their own, a folder that can be moved away from SQLite, the tracker rows as SQL sees them.
+A database or Redis is cut off by the one TCP proxy of the tests (tests/support/tcp_proxy.py).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 import aiohttp
 from sqlalchemy import text
@@ -21,61 +22,10 @@ from sqlalchemy.engine import make_url
 
 from ntsa_assistant.storage.engine import create_engine
 from tests.support.processes import LOG_DIR, RunningService, free_port
+from tests.support.tcp_proxy import TcpProxy
 from tools.stack import RASA_READY_PATH, RASA_VENV, ROOT, Service, rasa_service
 
 PROBE = Path(__file__).with_name("rasa_tracker_probe.py")
-
-
-class TcpProxy:
-    """Forwards a port on 127.0.0.1 to ``host:port``. :meth:`cut` drops every connection
-    and refuses new ones, as a database behind a failed network would; :meth:`restore`
-    listens again on the same port."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.target = (host, port)
-        self.port = free_port()
-        self._server: asyncio.Server | None = None
-        self._open: set[asyncio.StreamWriter] = set()
-
-    async def __aenter__(self) -> Self:
-        await self.restore()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.cut()
-
-    async def restore(self) -> None:
-        if self._server is None:
-            self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
-
-    async def cut(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            self._server = None
-        for writer in list(self._open):
-            writer.transport.abort()
-        self._open.clear()
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            up_reader, up_writer = await asyncio.open_connection(*self.target)
-        except OSError:
-            writer.transport.abort()
-            return
-        self._open |= {writer, up_writer}
-        await asyncio.gather(
-            self._pipe(reader, up_writer), self._pipe(up_reader, writer), return_exceptions=True
-        )
-        self._open -= {writer, up_writer}
-
-    @staticmethod
-    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        finally:
-            writer.transport.abort()
 
 
 class FolderAway:
@@ -95,7 +45,7 @@ class FolderAway:
 
 def through(url: str, proxy: TcpProxy) -> str:
     """``url`` with its host and port replaced by the proxy's."""
-    return make_url(url).set(host="127.0.0.1", port=proxy.port).render_as_string(False)
+    return proxy.url(url)
 
 
 @dataclass
