@@ -9,6 +9,7 @@ only for the sender's own shared contact), never from text or from a slot.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
@@ -24,6 +25,7 @@ from ntsa_assistant.core import typed
 from ntsa_assistant.core.i18n import t
 from ntsa_assistant.core.masking import mask_id_number
 from ntsa_assistant.core.typed import Word
+from ntsa_assistant.protocol import Button
 from ntsa_assistant.status import answers, verification
 from ntsa_assistant.status.answers import ProofChoice
 from ntsa_assistant.status.lookup import StatusUnavailable, parse_parts
@@ -195,7 +197,8 @@ def _after_proof_step(
     if result.outcome is Outcome.PROVEN:
         return {Slot.PROOF: result.method.value if result.method else None}
     if result.outcome is Outcome.NOT_OWN_CONTACT:
-        _ask_for_contact(dispatcher, lang, t(lang, "status.not_own_contact"))
+        not_own = t(lang, "status.not_own_contact")
+        _ask_for_contact(dispatcher, lang, not_own, answers.proof_choices(lang))
         return {Slot.PROOF: None}
     dispatcher.utter_message(text=answers.explain(result, lang))
     if result.outcome is Outcome.CODE_SENT:
@@ -203,9 +206,11 @@ def _after_proof_step(
     return {Slot.PROOF: None}
 
 
-def _ask_for_contact(dispatcher: CollectingDispatcher, lang: str, text: str) -> None:
+def _ask_for_contact(
+    dispatcher: CollectingDispatcher, lang: str, text: str, choices: Sequence[Button] = ()
+) -> None:
     button = t(lang, "status.share_button")
-    send_custom(dispatcher, protocol.request_contact(text, button))
+    send_custom(dispatcher, protocol.request_contact(text, button, choices))
 
 
 class ActionAskStatusIdNumber(Action):
@@ -222,8 +227,8 @@ class ActionAskStatusIdNumber(Action):
 
 
 class ActionAskStatusProof(Action):
-    """Shows the share-my-phone keyboard once, then the code alternative and "cancel" as
-    buttons (a message carries one keyboard); later turns are answered by validation."""
+    """Asks once, in one message: the share-my-phone keyboard with the code alternative and
+    "cancel" as its other buttons; later turns are answered by validation."""
 
     def name(self) -> str:
         return "action_ask_status_proof"
@@ -235,8 +240,8 @@ class ActionAskStatusProof(Action):
             return []  # the keyboard was shown; validation answers every later turn
         lang = reply_language(tracker)
         masked = mask_id_number(str(tracker.get_slot(Slot.ID_NUMBER) or ""))
-        _ask_for_contact(dispatcher, lang, t(lang, "status.ask_proof", id=masked))
-        send(dispatcher, answers.proof_reply("status.code_alternative", lang))
+        text = f"{t(lang, 'status.ask_proof', id=masked)}\n\n{t(lang, 'status.code_alternative')}"
+        _ask_for_contact(dispatcher, lang, text, answers.proof_choices(lang))
         return [SlotSet(Slot.STAGE, STAGE_CONTACT)]
 
 

@@ -15,6 +15,7 @@ from typing import TextIO
 
 from bot.conversation import Button, Conversation, Reply
 from bot.rasa_client import RasaClient
+from bot.render import contact_choices
 from bot.sms_outbox import background as sms_outbox
 from ntsa_assistant.core.i18n import normalise_language, t
 from ntsa_assistant.core.language import warm_up
@@ -36,7 +37,10 @@ def show(replies: list[Reply], out: TextIO = sys.stdout) -> list[Button]:
             out.write(f"bot> {reply.custom['text']}\n")
         if reply.text:
             out.write("bot> " + reply.text.replace("\n", "\n     ") + "\n")
-        for button in reply.buttons:
+        offered = reply.buttons
+        if reply.custom.get("type") == Custom.REQUEST_CONTACT:  # the choices beside sharing
+            offered = contact_choices(reply.custom)
+        for button in offered:
             buttons.append(button)
             out.write(f"     [{len(buttons)}] {button.title}\n")
     out.flush()

@@ -5,11 +5,17 @@ token; the payload behind it is kept in the chat's own state (:class:`ChatButton
 by the application's persistence), so only buttons the bot made can carry a payload, a
 token is worth nothing in another chat, one chat's menus never push out another chat's
 buttons, and buttons still work after a restart. Custom replies:
-``{"type": "request_contact", "text", "button"}``, ``{"type": "remove_keyboard", "text"}``,
+``{"type": "request_contact", "text", "button", "buttons"?}`` (the choices beside sharing,
+as keyboard buttons), ``{"type": "remove_keyboard", "text"}``,
 ``{"type": "document", "filename", "mime_type", "content_base64", "caption"}``.
 
-Texts longer than one Telegram message are sent in parts, broken between lines; a
-keyboard goes with the last part.
+One turn's answer is as few messages as it can be: texts that come one after another
+(a "that is not a valid number" and the question asked again; two answers to two
+questions in one message) are sent as one message, paragraphs apart, with the keyboard of
+the last. Each message spends one of the ~30 a second Telegram allows the whole bot, the
+budget every waiting answer shares at the deadline rush, and one notification is kinder
+than two. Texts longer than one Telegram message are sent in parts, broken between lines;
+a keyboard goes with the last part.
 """
 
 from __future__ import annotations
@@ -18,7 +24,9 @@ import base64
 import logging
 import secrets
 import time
-from collections.abc import MutableMapping
+from collections.abc import MutableMapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from telegram import (
@@ -48,6 +56,8 @@ _MENU_KEY = "menu"
 MENU_SECONDS = 15 * 60
 
 Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
+# Between the texts of one turn sent as one message.
+PARAGRAPH = "\n\n"
 
 
 class ChatButtons:
@@ -174,36 +184,120 @@ async def send_text(bot: Bot, chat_id: int, text: str, markup: Markup | None = N
         await bot.send_message(chat_id, part, reply_markup=markup if number == len(parts) else None)
 
 
-async def send_replies(bot: Bot, chat_id: int, replies: list[Reply], buttons: ChatButtons) -> None:
-    """Sends each reply in order; an unknown custom type is logged, never shown raw."""
+class Carries(StrEnum):
+    """What a planned message carries beside its text."""
+
+    NOTHING = "nothing"
+    BUTTONS = "buttons"  # the reply's inline buttons
+    CONTACT = "contact"  # the "share my phone number" keyboard (and its choices)
+    REMOVE = "remove"  # the reply keyboard taken away
+    DOCUMENT = "document"  # the reply's file; the text is its caption
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One Telegram message of a turn's answer: its text (a document's caption) and the
+    reply whose keyboard or file it carries."""
+
+    text: str
+    carries: Carries = Carries.NOTHING
+    reply: Reply | None = None
+
+
+def plan_messages(replies: Sequence[Reply]) -> list[Planned]:
+    """One turn's replies as the fewest messages, in order (the rule in the module's text).
+
+    Texts without a keyboard wait and go out with the next text, above it (with that text's
+    buttons, or a "share my phone number" keyboard), or as a document's caption while the
+    caption fits; whatever still waits at the end is one message. An unknown custom type
+    is logged and left out, never shown raw. The gateway sends this; ``make bench`` reads
+    Rasa's direct answers through it, to know how many messages a whole answer has.
+    """
+    planned: list[Planned] = []
+    waiting: list[str] = []
+
+    def joined(text: str) -> str:
+        together = PARAGRAPH.join([*waiting, text] if text else waiting)
+        waiting.clear()
+        return together or "…"
+
     for reply in replies:
         kind = reply.custom.get("type")
-        if kind:
-            buttons.forget_menu()  # a newer message than the last menu
         if kind == Custom.REQUEST_CONTACT:
-            keyboard = ReplyKeyboardMarkup(
-                [[KeyboardButton(str(reply.custom.get("button", "📱")), request_contact=True)]],
-                resize_keyboard=True,
-                one_time_keyboard=True,
+            planned.append(
+                Planned(joined(str(reply.custom.get("text", ""))), Carries.CONTACT, reply)
             )
-            await send_text(bot, chat_id, str(reply.custom.get("text", "")), keyboard)
         elif kind == Custom.REMOVE_KEYBOARD:
-            await send_text(bot, chat_id, str(reply.custom.get("text", "")), ReplyKeyboardRemove())
+            planned.append(
+                Planned(joined(str(reply.custom.get("text", ""))), Carries.REMOVE, reply)
+            )
         elif kind == Custom.DOCUMENT:
-            await _send_document(bot, chat_id, reply)
+            caption = str(reply.custom.get("caption") or "")
+            if waiting and utf16_len(PARAGRAPH.join([*waiting, caption])) > TELEGRAM_CAPTION_LIMIT:
+                planned.append(Planned(joined("")))  # too long to go as its caption
+            planned.append(
+                Planned(joined(caption) if waiting else caption, Carries.DOCUMENT, reply)
+            )
         elif kind:
             logger.error("unknown custom reply type %r: not sent", kind)
-        if reply.text or reply.buttons:
-            await send_text(bot, chat_id, reply.text or "…", inline_keyboard(reply, buttons))
+        if reply.buttons:
+            planned.append(Planned(joined(reply.text or ""), Carries.BUTTONS, reply))
+        elif reply.text:
+            waiting.append(reply.text)
+    if waiting:
+        planned.append(Planned(joined("")))
+    return planned
 
 
-async def _send_document(bot: Bot, chat_id: int, reply: Reply) -> None:
+async def send_replies(bot: Bot, chat_id: int, replies: list[Reply], buttons: ChatButtons) -> None:
+    """Sends one turn's replies as :func:`plan_messages` groups them. The chat's menu is
+    the last message's buttons, or none."""
+    for message in plan_messages(replies):
+        reply = message.reply
+        markup: Markup | None = None
+        if message.carries is not Carries.BUTTONS:
+            buttons.forget_menu()  # a newer message than the last menu
+        if reply is not None and message.carries is Carries.DOCUMENT:
+            await _send_document(bot, chat_id, reply, message.text)
+            continue
+        if reply is not None and message.carries is Carries.BUTTONS:
+            markup = inline_keyboard(reply, buttons)
+        elif reply is not None and message.carries is Carries.CONTACT:
+            markup = contact_keyboard(reply.custom, buttons)
+        elif message.carries is Carries.REMOVE:
+            markup = ReplyKeyboardRemove()
+        await send_text(bot, chat_id, message.text, markup)
+
+
+async def _send_document(bot: Bot, chat_id: int, reply: Reply, caption: str) -> None:
     """A caption too long for a document follows it as text."""
     content = base64.b64decode(str(reply.custom.get("content_base64", "")))
     document = InputFile(content, filename=str(reply.custom.get("filename", "file")))
-    caption = reply.custom.get("caption")
-    caption = str(caption) if caption else None
-    fits = caption is None or utf16_len(caption) <= TELEGRAM_CAPTION_LIMIT
-    await bot.send_document(chat_id, document, caption=caption if fits else None)
+    fits = utf16_len(caption) <= TELEGRAM_CAPTION_LIMIT
+    await bot.send_document(chat_id, document, caption=caption if caption and fits else None)
     if caption and not fits:
         await send_text(bot, chat_id, caption)
+
+
+def contact_choices(custom: dict[str, Any]) -> tuple[Button, ...]:
+    """The choices a "share my phone number" reply offers beside sharing."""
+    return tuple(
+        Button(str(item["title"]), str(item["payload"]))
+        for item in custom.get("buttons") or ()
+        if isinstance(item, dict) and item.get("title") and item.get("payload")
+    )
+
+
+def contact_keyboard(custom: dict[str, Any], buttons: ChatButtons) -> ReplyKeyboardMarkup:
+    """The "share my phone number" button, and the reply's other choices below it.
+
+    A choice tapped on this keyboard comes back as its title in words: the choices are
+    remembered as the chat's menu, so that title (or its number) sends the choice's payload,
+    as an inline button would.
+    """
+    rows = [[KeyboardButton(str(custom.get("button", "📱")), request_contact=True)]]
+    choices = contact_choices(custom)
+    if choices:
+        buttons.remember_menu([buttons.keep(choice) for choice in choices])
+        rows += [[KeyboardButton(choice.title[:TELEGRAM_BUTTON_TITLE_LIMIT])] for choice in choices]
+    return ReplyKeyboardMarkup(rows, resize_keyboard=True, one_time_keyboard=True)

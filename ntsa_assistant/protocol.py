@@ -20,7 +20,7 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -102,7 +102,8 @@ class HandoffReason(StrEnum):
 class Custom(StrEnum):
     """Kinds of custom reply (``{"type": kind, ...}``) the gateway renders."""
 
-    REQUEST_CONTACT = "request_contact"  # text + a one-tap "share my phone" keyboard
+    # text + a one-tap "share my phone" keyboard, and other choices as keyboard buttons
+    REQUEST_CONTACT = "request_contact"
     REMOVE_KEYBOARD = "remove_keyboard"  # text, and the share keyboard goes away
     DOCUMENT = "document"  # a file: filename, mime_type, content_base64, caption
     HANDOFF = "handoff"  # hand this chat to an agent: see handoff_request
@@ -145,8 +146,14 @@ class Answer:
 # --- custom replies ---------------------------------------------------------------------
 
 
-def request_contact(text: str, button: str) -> dict[str, Any]:
-    return {"type": Custom.REQUEST_CONTACT.value, "text": text, "button": button}
+def request_contact(text: str, button: str, choices: Sequence[Button] = ()) -> dict[str, Any]:
+    """``text`` with a keyboard: ``button`` shares the person's phone, and each of
+    ``choices`` (below it) sends its payload — one message, where inline buttons for the
+    choices would need a second (a message carries one keyboard)."""
+    found: dict[str, Any] = {"type": Custom.REQUEST_CONTACT.value, "text": text, "button": button}
+    if choices:
+        found["buttons"] = [{"title": b.title, "payload": b.payload} for b in choices]
+    return found
 
 
 def remove_keyboard(text: str) -> dict[str, Any]:

@@ -161,9 +161,17 @@ class Texts:
         return self._patterns[key]
 
     def says(self, text: str, key: str) -> Lang | None:
-        """The language ``text`` is ``key`` in (its first line for a list), or None."""
+        """The language ``text`` is ``key`` in, or None: the whole text, its first line (a
+        list's header), or a run of its paragraphs (the gateway sends a turn's texts as
+        one message, paragraphs apart: "not valid" above the question asked again)."""
+        paragraphs = text.split("\n\n")
+        candidates = [text, text.split("\n", 1)[0]] + [
+            "\n\n".join(paragraphs[start:end])
+            for start in range(len(paragraphs))
+            for end in range(start + 1, len(paragraphs) + 1)
+        ]
         for lang, pattern in self._compiled(key):
-            if pattern.fullmatch(text) or pattern.fullmatch(text.split("\n", 1)[0]):
+            if any(pattern.fullmatch(candidate) for candidate in candidates):
                 return lang
         return None
 

@@ -20,6 +20,8 @@ from typing import Any
 
 import aiohttp
 
+from bot.conversation import Button, parse_replies
+from bot.render import Carries, contact_choices, plan_messages
 from ntsa_assistant import protocol
 from ntsa_assistant.core.typed import pick
 from tests.support.telegram_emulator import ApiError, TelegramEmulator
@@ -229,38 +231,34 @@ def home_replica(replicas: Sequence[str], sender: str) -> str:
 
 
 def rasa_messages(raw: Iterable[Any]) -> tuple[list[Msg], dict[str, str], list[str] | None]:
-    """Rasa's REST replies as the person would see them through the gateway: messages,
-    the payload behind each button title, and the latest menu (the titles a typed answer
-    may stand for: the last message's buttons, if it had any)."""
+    """Rasa's REST replies as the person would see them through the gateway: messages
+    (grouped by the gateway's own rule, :func:`bot.render.plan_messages`), the payload
+    behind each button title, and the latest menu (the titles a typed answer may stand
+    for: the last message's buttons, or the choices beside a "share my phone" keyboard)."""
+    replies = [
+        reply
+        for reply in parse_replies([item for item in raw if isinstance(item, dict)])
+        if reply.custom.get("type") != protocol.Custom.HANDOFF
+    ]
     messages: list[Msg] = []
     payloads: dict[str, str] = {}
     menu: list[str] | None = None
-    for item in raw:
-        if not isinstance(item, dict):
-            continue
-        custom = item.get("custom") if isinstance(item.get("custom"), dict) else {}
-        kind = custom.get("type")
-        if kind == protocol.Custom.HANDOFF:
-            continue
-        if kind:
-            menu = None
-            text = str(custom.get("text") or custom.get("caption") or "")
-            messages.append(
-                Msg(
-                    text,
-                    asks_contact=kind == protocol.Custom.REQUEST_CONTACT,
-                    document=kind == protocol.Custom.DOCUMENT,
-                )
+    for planned in plan_messages(replies):
+        choices: tuple[Button, ...] = ()
+        if planned.reply is not None and planned.carries is Carries.BUTTONS:
+            choices = planned.reply.buttons
+        elif planned.reply is not None and planned.carries is Carries.CONTACT:
+            choices = contact_choices(planned.reply.custom)
+        payloads |= {b.title: b.payload for b in choices}
+        menu = [b.title for b in choices] or None
+        messages.append(
+            Msg(
+                planned.text,
+                tuple(b.title for b in choices) if planned.carries is Carries.BUTTONS else (),
+                asks_contact=planned.carries is Carries.CONTACT,
+                document=planned.carries is Carries.DOCUMENT,
             )
-            continue
-        buttons = [b for b in item.get("buttons") or [] if isinstance(b, dict) and b.get("title")]
-        titles = tuple(str(b["title"]) for b in buttons)
-        for b in buttons:
-            payloads[str(b["title"])] = str(b.get("payload", ""))
-        text = item.get("text")
-        if text or titles:
-            messages.append(Msg(str(text or ""), titles))
-            menu = list(titles) if titles else None
+        )
     return messages, payloads, menu
 
 

@@ -145,8 +145,9 @@ def person_offer(lang: str) -> Answer:
 
 # --- the proof step's choices ------------------------------------------------------------------
 #
-# Beside the share-my-phone keyboard, the code alternative and "cancel" are inline buttons;
-# the same choices typed ("no", "code", "2", "acha") are read by :func:`read_proof_choice`.
+# Where the share-my-phone keyboard is shown, the code alternative and "cancel" are its other
+# buttons (one message); in later replies of the step they are inline buttons. The same
+# choices typed ("no", "code", "2", "acha") are read by :func:`read_proof_choice`.
 
 LANGUAGES = ("en", "sw")
 

@@ -193,13 +193,15 @@ class Person:
         )
 
     def confirmed(self, reference: str) -> str:
-        return self.tx(
+        """The calendar file's caption: the confirmation, then the file's own line."""
+        confirmation = self.tx(
             "confirmed",
             reference=reference,
             title=SESSION_TITLE,
             when=spell_datetime(self.lang, SESSION_STARTS),
             join_url=SESSION_JOIN,
         )
+        return f"{confirmation}\n\n{self.tx('ics_caption', title=SESSION_TITLE)}"
 
 
 def session_button(menu: dict) -> str:
@@ -293,14 +295,15 @@ async def test_an_outage_gets_one_apology_per_message_then_everything_works(
     assert await registering.share(phone) == [registering.tx("ask_email")]
     [summary] = await registering.press(registering.tx("button_skip"))
     assert summary["text"] == registering.summary(name, phone)
-    confirmed, calendar = await registering.press(registering.tx("button_confirm"), count=2)
+    [calendar] = await registering.press(registering.tx("button_confirm"))
     [(reference, status)] = await registrations(stack.db, registering.chat)
-    assert (confirmed["text"], status) == (registering.confirmed(reference), "confirmed")
+    assert (calendar["caption"], status) == (registering.confirmed(reference), "confirmed")
     assert calendar["document"]["file_name"] == f"{SESSION}-{reference}.ics"
     # So does the status check, from the ID question.
-    assert await checking.say(PENDING_ID, count=2) == [
-        t("en", "status.ask_proof", id=mask_id_number(PENDING_ID)),
-        t("en", "status.code_alternative"),
+    assert await checking.say(PENDING_ID) == [
+        t("en", "status.ask_proof", id=mask_id_number(PENDING_ID))
+        + "\n\n"
+        + t("en", "status.code_alternative")
     ]
     [answer] = await checking.share(PENDING_PHONE)
     assert "TIMS-DL-2023-000102" in answer
@@ -337,15 +340,14 @@ async def test_a_registration_cut_at_its_commit_is_whole_or_absent_and_its_perso
 
     if cut == "before the commit":
         assert (saved, events) == ([], 0)
-        confirmed, calendar = await person.press(person.tx("button_confirm"), count=2)
+        [calendar] = await person.press(person.tx("button_confirm"))
         [(reference, status)] = await registrations(stack.db, person.chat)
-        assert confirmed["text"] == person.confirmed(reference)
+        assert calendar["caption"] == person.confirmed(reference)
     else:
         [(reference, status)] = saved
         assert (status, events) == ("confirmed", 1)  # its seat, and its activity event
-        already, confirmed, calendar = await person.press(person.tx("button_confirm"), count=3)
-        assert already["text"] == person.tx("already")
-        assert confirmed["text"] == person.confirmed(reference)
+        [calendar] = await person.press(person.tx("button_confirm"))
+        assert calendar["caption"] == f"{person.tx('already')}\n\n{person.confirmed(reference)}"
         assert await registrations(stack.db, person.chat) == [(reference, "confirmed")]
     assert status == "confirmed"
     assert calendar["document"]["file_name"] == f"{SESSION}-{reference}.ics"

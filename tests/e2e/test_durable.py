@@ -91,8 +91,8 @@ async def press(telegram, chat_id: int, title: str) -> str:
 async def give_id(telegram, chat_id: int, id_number: str) -> None:
     """Starts a status check and gives the ID: the bot asks for proof."""
     assert await say(telegram, chat_id, "check my status") == t("en", "status.ask_id")
-    prompt = await say(telegram, chat_id, id_number, count=2)
-    assert prompt == "\n".join(
+    prompt = await say(telegram, chat_id, id_number)
+    assert prompt == "\n\n".join(
         [
             t("en", "status.ask_proof", id=mask_id_number(id_number)),
             t("en", "status.code_alternative"),

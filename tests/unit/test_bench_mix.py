@@ -75,6 +75,20 @@ def test_replies_are_read_in_either_language() -> None:
     assert Expect(("status.ask_id",)).found([proof]) is None
 
 
+def test_a_reply_is_read_in_a_message_that_holds_a_turns_texts_together() -> None:
+    asked = t("sw", "training.ask_phone")
+    together = Msg(f"{t('sw', 'training.phone_invalid')}\n\n{asked}")
+    assert Expect(("training.ask_phone",)).found([together]) == (
+        together,
+        "training.ask_phone",
+        "sw",
+    )
+    confirmed = t("en", "training.confirmed", reference="R", title="T", when="W", join_url="U")
+    caption = Msg(f"{t('en', 'training.already')}\n\n{confirmed}\n\nCalendar", document=True)
+    assert Expect(("training.confirmed",)).found([caption]) == (caption, "training.confirmed", "en")
+    assert Expect(("training.ask_name",)).found([together]) is None
+
+
 def test_a_step_is_complete_with_its_whole_answer_or_an_apology() -> None:
     proof = Msg(t("en", "status.ask_proof", id="******02"), asks_contact=True)
     alternative = Msg(t("en", "status.code_alternative"))

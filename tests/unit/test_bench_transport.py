@@ -30,21 +30,30 @@ SECRET = "s" * 64
 def test_rasa_replies_read_as_the_gateway_renders_them() -> None:
     raw = [
         {"text": "Which of these?", "buttons": [{"title": "Motorist", "payload": "/a"}]},
+        {"text": "That is not a phone number."},
         {"custom": {"type": "request_contact", "text": "Share your phone", "button": "📱"}},
         {"custom": {"type": "handoff", "reason": "x"}},
+        {"text": "Booked."},
         {"custom": {"type": "document", "caption": "Calendar", "filename": "a.ics"}},
         {"text": "Pick one", "buttons": [{"title": "1", "payload": "/b"}, {"title": "2"}]},
     ]
     messages, payloads, menu = rasa_messages(raw)
+    # Texts without a keyboard go with the next message, as the gateway sends them; a
+    # button without a payload is not shown.
     assert messages == [
         Msg("Which of these?", ("Motorist",)),
-        Msg("Share your phone", asks_contact=True),
-        Msg("Calendar", document=True),
-        Msg("Pick one", ("1", "2")),
+        Msg("That is not a phone number.\n\nShare your phone", asks_contact=True),
+        Msg("Booked.\n\nCalendar", document=True),
+        Msg("Pick one", ("1",)),
     ]
-    assert payloads == {"Motorist": "/a", "1": "/b", "2": ""}
-    assert menu == ["1", "2"]  # the last message's buttons
+    assert payloads == {"Motorist": "/a", "1": "/b"}
+    assert menu == ["1"]  # the last message's buttons
     assert rasa_messages([{"text": "no buttons"}])[2] is None
+    share = {"type": "request_contact", "text": "Yours?", "button": "📱"}
+    share["buttons"] = [{"title": "Code", "payload": "/code"}, {"title": "Cancel", "payload": "/c"}]
+    messages, payloads, menu = rasa_messages([{"custom": share}])
+    assert messages == [Msg("Yours?", asks_contact=True)]
+    assert (payloads, menu) == ({"Code": "/code", "Cancel": "/c"}, ["Code", "Cancel"])
 
 
 def test_turns_travel_as_the_gateway_sends_them() -> None:

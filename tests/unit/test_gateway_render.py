@@ -84,3 +84,121 @@ async def test_a_caption_too_long_for_a_document_follows_it_as_text(
     assert document["document"]["file_name"] == "session.ics"
     assert document["caption"] is None
     assert text["text"] == caption
+
+
+# --- one turn, as few messages as it can be ----------------------------------------------
+
+
+async def test_texts_of_one_turn_go_as_one_message_with_the_last_ones_buttons(
+    tg: TelegramEmulator, bot: Bot
+) -> None:
+    chat_data: dict = {}
+    replies = [
+        Reply(text="That does not look like a phone number."),
+        Reply(text="Which phone number is on your e-Citizen account?"),
+        Reply(text="Or:", buttons=(Button("Cancel", "/stop"),)),
+    ]
+    await send_replies(bot, CHAT, replies, ChatButtons(chat_data))
+    [message] = await tg.wait_for_messages(CHAT)
+    assert message["text"] == (
+        "That does not look like a phone number.\n\n"
+        "Which phone number is on your e-Citizen account?\n\nOr:"
+    )
+    [[button]] = message["reply_markup"]["inline_keyboard"]
+    assert button["text"] == "Cancel"
+    assert [b.title for b in ChatButtons(chat_data).menu()] == ["Cancel"]
+    assert len(tg.calls("sendMessage")) == 1
+
+
+async def test_a_message_with_buttons_ends_a_message_and_later_texts_start_one(
+    tg: TelegramEmulator, bot: Bot
+) -> None:
+    chat_data: dict = {}
+    replies = [
+        Reply(text="Pick a session:", buttons=(Button("Mon", "/a"), Button("Tue", "/b"))),
+        Reply(text="Or type cancel."),
+        Reply(text="Sessions fill fast."),
+    ]
+    await send_replies(bot, CHAT, replies, ChatButtons(chat_data))
+    menu, after = await tg.wait_for_messages(CHAT, count=2)
+    assert menu["text"] == "Pick a session:"
+    assert after["text"] == "Or type cancel.\n\nSessions fill fast."
+    assert after["reply_markup"] is None
+    assert ChatButtons(chat_data).menu() == []  # the latest message has no buttons
+
+
+async def test_waiting_text_goes_above_a_contact_request_and_into_a_documents_caption(
+    tg: TelegramEmulator, bot: Bot
+) -> None:
+    ics = base64.b64encode(b"BEGIN:VCALENDAR").decode()
+    replies = [
+        Reply(text="Thanks."),
+        Reply(custom={"type": Custom.REQUEST_CONTACT, "text": "Share your number?"}),
+        Reply(text="You are booked."),
+        Reply(
+            custom={
+                "type": Custom.DOCUMENT,
+                "filename": "a.ics",
+                "content_base64": ics,
+                "caption": "Add it to your calendar.",
+            }
+        ),
+        Reply(text="x" * 1000),
+        Reply(
+            custom={
+                "type": Custom.DOCUMENT,
+                "filename": "b.ics",
+                "content_base64": ics,
+                "caption": "Add it to your calendar.",
+            }
+        ),
+    ]
+    await send_replies(bot, CHAT, replies, ChatButtons({}))
+    asked, booked, long_text, second = await tg.wait_for_messages(CHAT, count=4)
+    assert asked["text"] == "Thanks.\n\nShare your number?"
+    assert asked["reply_markup"]["keyboard"][0][0]["request_contact"] is True
+    assert booked["document"]["file_name"] == "a.ics"
+    assert booked["caption"] == "You are booked.\n\nAdd it to your calendar."
+    # Too long together for a caption (1024): the text goes first, on its own.
+    assert long_text["text"] == "x" * 1000
+    assert second["caption"] == "Add it to your calendar."
+
+
+async def test_the_choices_beside_sharing_are_keyboard_buttons_remembered_as_the_menu(
+    tg: TelegramEmulator, bot: Bot
+) -> None:
+    chat_data: dict = {}
+    ask = {
+        "type": Custom.REQUEST_CONTACT,
+        "text": "Is this ID yours?",
+        "button": "📱 Share my phone number",
+        "buttons": [
+            {"title": "✉️ Send me a code by SMS", "payload": "/status_send_code"},
+            {"title": "✖ Cancel", "payload": "/status_cancel"},
+        ],
+    }
+    await send_replies(bot, CHAT, [Reply(custom=ask)], ChatButtons(chat_data))
+    [message] = await tg.wait_for_messages(CHAT)
+    rows = message["reply_markup"]["keyboard"]
+    assert [[b["text"] for b in row] for row in rows] == [
+        ["📱 Share my phone number"],
+        ["✉️ Send me a code by SMS"],
+        ["✖ Cancel"],
+    ]
+    assert rows[0][0]["request_contact"] is True
+    assert "request_contact" not in rows[1][0]
+    # A tap sends the title as text: the menu maps it back to the payload.
+    assert ChatButtons(chat_data).menu() == [
+        Button("✉️ Send me a code by SMS", "/status_send_code"),
+        Button("✖ Cancel", "/status_cancel"),
+    ]
+
+
+async def test_merged_texts_too_long_for_one_message_still_arrive_whole(
+    tg: TelegramEmulator, bot: Bot
+) -> None:
+    replies = [Reply(text=LONG), Reply(text="Anything else?", buttons=(Button("No", "/n"),))]
+    await send_replies(bot, CHAT, replies, ChatButtons({}))
+    got = await tg.wait_for_messages(CHAT, count=3)
+    assert "\n".join(m["text"] for m in got).replace("\n\n", "\n") == LONG + "\nAnything else?"
+    assert [m["reply_markup"] is None for m in got] == [True, True, False]
