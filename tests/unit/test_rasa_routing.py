@@ -10,8 +10,8 @@ import os
 from collections.abc import AsyncIterator
 
 import aiohttp
-from aiohttp import web
 import pytest
+from aiohttp import web
 
 from bot.health import Health
 from bot.rasa_client import RasaClient, RasaNotReady, RasaUnavailable, rendezvous_order
@@ -251,25 +251,6 @@ async def test_readiness_says_why_each_replica_is_not_ready(servers):
         assert not await rasa.is_ready()
     finally:
         await rasa.close()
-
-
-async def test_a_replica_with_an_unready_store_gets_no_turns_until_ready(client, servers, clock):
-    """Rasa's model loaded but its tracker store unreachable is down for the router too:
-    its chats stay on the next replica until the readiness route says ready."""
-    home = servers[0]
-    chat = chat_homed_on(client, home)
-    second = by_url(servers, rendezvous_order(client.replicas, chat)[1])
-    await home.stop()
-    assert await said(client, chat, "one") == f"{second.replica.name}: one"
-    home.replica.ready = False
-    home.replica.not_ready_reason = "tracker store unreachable"
-    await home.start()
-    clock.advance(1.0)
-    assert await said(client, chat, "two") == f"{second.replica.name}: two"
-    assert home.replica.ready_asked == 1
-    home.replica.ready = True
-    clock.advance(2.0)
-    assert await said(client, chat, "three") == f"{home.replica.name}: three"
 
 
 async def test_a_server_without_the_readiness_route_is_not_ready(servers):
