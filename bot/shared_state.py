@@ -1,9 +1,10 @@
 """What several gateway replicas share, in Redis (DESIGN.md, "When one machine is not enough").
 
 With ``REDIS_URL`` set, update de-duplication (bot/handlers/dedupe.py), the per-chat burst
-limit (bot/handlers/throttle.py), the bot's Telegram rate budget (bot/rate_limiter.py) and
-each chat's state (bot/chat_store.py) live in Redis, so a load balancer may send any update
-to any gateway. Without it, each stays in the process as before.
+limit (bot/handlers/throttle.py), the order of each chat's turns (bot/chat_order.py), the
+bot's Telegram rate budget (bot/rate_limiter.py) and each chat's state (bot/chat_store.py)
+live in Redis, so a load balancer may send any update to any gateway. Without it, each
+stays in the process as before.
 
 One client (one connection pool) per process, made by the factory; the connection opens on
 first use, inside the running loop, and :meth:`SharedRedis.close` ends it in post_shutdown.

@@ -8,9 +8,9 @@ Each chat may send ``burst`` updates within ``window`` seconds (and have at most
 polite "slow down" (once per window, a toast for a button) and drops it.
 
 With Redis (:class:`SharedBurstLimit`) a chat's updates are counted across every gateway
-replica. The order of a chat's turns is kept per process only: behind a load balancer two
-quick updates of one chat may reach two replicas and run at the same time (PTB answers the
-webhook as soon as an update is queued, so Telegram does not wait for the first turn).
+replica, and (:class:`bot.chat_order.ChatOrder`) its turns run one at a time in the order
+sent across every replica too: behind a load balancer two quick updates of one chat may
+reach two replicas at once.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from redis.exceptions import RedisError
 from telegram import Update
 from telegram.ext import ApplicationHandlerStop, BaseHandler, BaseUpdateProcessor, TypeHandler
 
+from bot.chat_order import ChatOrder, chat_order
 from bot.context import GatewayContext
 from bot.shared_state import SharedRedis
 from ntsa_assistant.core.i18n import t
@@ -140,13 +141,17 @@ def _desk_topic(update: Update) -> tuple[int, int] | None:
 
 
 class ChatTurns(BaseUpdateProcessor):
-    """Per-chat order and burst limit, with ``slots`` turns of all chats at work at once."""
+    """Per-chat order and burst limit, with ``slots`` turns of all chats at work at once.
 
-    def __init__(self, slots: int, limit: ChatLimit) -> None:
+    ``order``: a chat's turns ordered across replicas too; without it, in this process only.
+    """
+
+    def __init__(self, slots: int, limit: ChatLimit, order: ChatOrder | None = None) -> None:
         super().__init__(max(_ADMISSION, slots))
         self._slot_count = slots
         self._slots: asyncio.Semaphore | None = None
         self._limit = limit
+        self._order = order
         self._locks: weakref.WeakValueDictionary[Hashable, asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
@@ -177,8 +182,7 @@ class ChatTurns(BaseUpdateProcessor):
             return
         assert isinstance(update, Update)
         if (topic := _desk_topic(update)) is not None:
-            async with self._lock(topic), self._slots:
-                await coroutine
+            await self._turn(topic, update.update_id, coroutine)
             return
         verdict = await self._admit(chat_id)
         if verdict is not Verdict.ADMIT:
@@ -193,8 +197,7 @@ class ChatTurns(BaseUpdateProcessor):
         try:
             # No await between the admission and this queueing: a chat's turns line up in
             # the order they arrived (asyncio's locks are first come, first served).
-            async with self._lock(chat_id), self._slots:
-                await coroutine
+            await self._turn(chat_id, update.update_id, coroutine)
         finally:
             self._waiting[chat_id] -= 1
             if not self._waiting[chat_id]:
@@ -218,6 +221,24 @@ class ChatTurns(BaseUpdateProcessor):
             self._waiting[chat_id] = self._waiting.get(chat_id, 0) + 1
         return verdict
 
+    async def _turn(
+        self, key: int | tuple[int, int], update_id: int, coroutine: Awaitable[Any]
+    ) -> None:
+        """Runs a chat's (or a desk topic's) turn when its turn comes.
+
+        With :attr:`_order` the turn first waits for its place across replicas (in
+        update_id order), then for this process's lock: a turn that Redis could not order
+        still never runs alongside one of its chat running here.
+        """
+        assert self._slots is not None
+        if self._order is None:
+            async with self._lock(key), self._slots:
+                await coroutine
+            return
+        chat = str(key) if isinstance(key, int) else f"{key[0]}/{key[1]}"
+        async with self._order.turn(chat, update_id), self._lock(key), self._slots:
+            await coroutine
+
     def _lock(self, key: Hashable) -> asyncio.Lock:
         lock = self._locks.get(key)
         if lock is None:
@@ -227,11 +248,11 @@ class ChatTurns(BaseUpdateProcessor):
 
 def chat_turns(settings: Settings, slots: int, shared: SharedRedis | None = None) -> ChatTurns:
     """The processor for ``ApplicationBuilder.concurrent_updates``, from the settings; the
-    burst limit is counted in Redis when ``shared`` is given."""
+    burst limit is counted, and each chat's turns ordered, in Redis when ``shared`` is given."""
     burst, window = settings.chat_burst_messages, settings.chat_burst_seconds
     if shared is None:
         return ChatTurns(slots, BurstLimit(burst, window))
-    return ChatTurns(slots, SharedBurstLimit(shared, burst, window))
+    return ChatTurns(slots, SharedBurstLimit(shared, burst, window), chat_order(settings, shared))
 
 
 async def _slow_down(update: Update, context: GatewayContext) -> None:
