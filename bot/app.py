@@ -15,10 +15,19 @@ from telegram.ext import (
     TypeHandler,
 )
 
-from bot import announcements, desk, handlers, reminders, retention, shared_state, sms_outbox
+from bot import (
+    announcements,
+    desk,
+    handlers,
+    reminders,
+    retention,
+    shared_state,
+    sms_outbox,
+    webhook,
+)
 from bot.context import GatewayContext, GatewayState, chat_state
 from bot.conversation import Conversation
-from bot.handlers import throttle
+from bot.handlers import dedupe, throttle
 from bot.health import Health
 from bot.rasa_client import RasaClient, RasaNotReady
 from bot.rate_limiter import rate_limiter
@@ -82,14 +91,13 @@ async def _ignore_other_updates(update: Update, _context: GatewayContext) -> Non
         raise ApplicationHandlerStop
 
 
-def build_application(settings: Settings) -> Application:
-    """A python-telegram-bot application talking to ``TELEGRAM_BASE_URL``."""
+def build_application(settings: Settings, shared: shared_state.SharedRedis | None) -> Application:
+    """A python-telegram-bot application talking to ``TELEGRAM_BASE_URL``; ``shared``: what
+    replicas share in Redis (None without ``REDIS_URL``: all in process), closed at its end."""
     if settings.telegram_bot_token is None:
         raise ValueError("TELEGRAM_BOT_TOKEN is not set")
     check_security(settings)
     sms_outbox.check(settings)
-
-    shared = shared_state.connect(settings)  # None without REDIS_URL: all in process
 
     async def post_init(application: Application) -> None:
         token = settings.rasa_auth_token
@@ -107,7 +115,7 @@ def build_application(settings: Settings) -> Application:
             settings, rasa, Conversation(rasa), engine, create_session_factory(engine)
         )
         if settings.health_port:
-            health = Health(rasa, engine, settings.redis_url, lambda: application.running)
+            health = Health(rasa, engine, settings.redis_url, lambda: _taking_updates(application))
             application.bot_data["health"] = health
             await health.start(settings.health_port)
         # PTB starts polling (or the webhook server) only once post_init returns: until a
@@ -162,6 +170,12 @@ def build_application(settings: Settings) -> Application:
     return application
 
 
+def _taking_updates(application: Application) -> bool:
+    """Running, and not draining (webhook mode refuses new updates while its turns finish)."""
+    server: webhook.WebhookServer | None = application.bot_data.get(webhook.SERVER_KEY)
+    return application.running and not (server is not None and server.stopping)
+
+
 def run(settings: Settings) -> None:
     """Runs the gateway until it is stopped (Ctrl-C or SIGTERM)."""
     try:
@@ -172,18 +186,15 @@ def run(settings: Settings) -> None:
         sms_outbox.check(settings)
     except ValueError as exc:
         sys.exit(f"The gateway does not start: {exc}")
-    application = build_application(settings)
+    shared = shared_state.connect(settings)  # None without REDIS_URL: all in process
+    application = build_application(settings, shared)
     try:
         if settings.telegram_mode == "webhook":
-            assert settings.webhook_secret is not None  # check_security refused a start without
-            application.run_webhook(
-                listen=settings.webhook_listen,
-                port=settings.webhook_port,
-                webhook_url=settings.webhook_url,
-                secret_token=settings.webhook_secret.get_secret_value(),
-                allowed_updates=ALLOWED_UPDATES,
-            )
+            # Our own server: Telegram's POST is answered once its turn is done, so a
+            # gateway killed mid-turn loses nothing (bot/webhook.py).
+            ledger = dedupe.turn_ledger(shared)
+            webhook.run(application, settings, ledger, ALLOWED_UPDATES)
         else:
             application.run_polling(allowed_updates=ALLOWED_UPDATES)
-    except RasaNotReady as exc:  # PTB has shut down cleanly by now
+    except RasaNotReady as exc:  # the application has shut down cleanly by now
         sys.exit(f"The gateway stops: {exc}")

@@ -3,12 +3,14 @@ gateway runs in webhook mode, several replicas behind the same, with what they s
 Redis"). The Telegram emulator plays Telegram and the balancer: it POSTs each update to
 the two gateways in turn and retries one that is not answered 200.
 
-Shared: update de-duplication, each chat's burst limit, each chat's state (buttons,
-language) and the bot's Telegram rate budget, with its 429 pauses.
+Shared: update de-duplication, each chat's burst limit, the order of each chat's turns,
+each chat's state (buttons, language) and the bot's Telegram rate budget, with its 429
+pauses.
 
-PTB answers a webhook POST 200 once the update is queued; on SIGTERM it stops listening
-(a POST then fails and Telegram, here the emulator, sends it again, to the other replica)
-and answers what it queued before it exits.
+A gateway answers a webhook POST 200 once the update's turn is done (bot/webhook.py); a
+copy of an update still being answered elsewhere gets 409, and one already answered 200
+and nothing else. On SIGTERM a gateway answers new POSTs 503 (Telegram, here the emulator,
+sends them again, to the other replica) and finishes the turns it took before it exits.
 """
 
 from __future__ import annotations
@@ -50,15 +52,44 @@ class Replicas:
     telegram: TelegramEmulator
     services: list[Service]
     ports: list[int]
+    redis_url: str
+    prefix: str
 
     @property
     def urls(self) -> list[str]:
         return [f"http://127.0.0.1:{port}/" for port in self.ports]
 
-    def replica_of(self, update_id: int) -> str:
-        """The gateway that took ``update_id`` (answered its POST with 200)."""
-        [taken] = [d.url for d in self.telegram.delivered(update_id) if d.status == 200]
-        return taken
+    async def acknowledged(self, update_id: int, times: int = 1) -> list[str]:
+        """Waits until ``update_id`` has been answered 200 ``times`` times; their URLs, in
+        the order the answers came. A gateway answers 200 once the turn is done, so the 200
+        may come just after the turn's messages."""
+        deadline = time.monotonic() + 30
+        while True:
+            urls = [d.url for d in self.telegram.delivered(update_id) if d.status == 200]
+            if len(urls) >= times:
+                return urls
+            assert time.monotonic() < deadline, f"update {update_id} acknowledged {len(urls)}x"
+            await asyncio.sleep(0.05)
+
+    async def replica_of(self, update_id: int) -> str:
+        """The gateway that took ``update_id``: the first to answer its POST with 200 (a
+        copy sent while it ran was refused, 409, and one sent after it was done is only
+        acknowledged)."""
+        return (await self.acknowledged(update_id))[0]
+
+    async def in_line(self, chat: int, update_id: int) -> None:
+        """Waits until ``update_id`` has its place in ``chat``'s shared turn order."""
+        redis = Redis.from_url(self.redis_url)
+        key = f"{self.prefix}order:{{{chat}}}:queue"
+        try:
+            deadline = time.monotonic() + 30
+            while update_id not in [
+                int(s) for _, s in await redis.zrange(key, 0, -1, withscores=True)
+            ]:
+                assert time.monotonic() < deadline, f"update {update_id} never queued"
+                await asyncio.sleep(0.005)
+        finally:
+            await redis.aclose()
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +117,7 @@ async def replicas(rasa_server, e2e_database) -> AsyncIterator[Replicas]:
             }
             log = LOG_DIR / f"bot-replica-{n + 1}.log"
             services.append(gateway_service(env=env, log_path=log))
-        replicas = Replicas(telegram, services, ports)
+        replicas = Replicas(telegram, services, ports, url, prefix)
         try:
             for service, port in zip(services, ports, strict=True):
                 await service.start()
@@ -128,7 +159,8 @@ async def test_many_chats_through_two_replicas_are_each_answered_once(replicas, 
     for c in chats:
         [answer] = await telegram.wait_for_messages(c, count=1, timeout=90)
         assert answer["text"] == closure_answer()
-    assert {replicas.replica_of(update_id) for update_id in asked.values()} == set(replicas.urls)
+    taken = {await replicas.replica_of(update_id) for update_id in asked.values()}
+    assert taken == set(replicas.urls)
     for c in chats:  # the next turn's answer is the next message: nothing was answered twice
         telegram.push_command(c, "help")
     for c in chats:
@@ -145,7 +177,37 @@ async def test_an_update_delivered_to_both_replicas_is_answered_once(replicas, c
     telegram.push_command(chat, "start")
     [reply] = await telegram.wait_for_messages(chat, count=1, timeout=30)
     assert reply["text"] == t("en", "common.start")  # /help was not answered again
-    assert {d.url for d in telegram.delivered(update_id) if d.status == 200} == set(replicas.urls)
+    # Both copies acknowledged (the second only once the first was done), and the copies
+    # reached both replicas.
+    assert len(await replicas.acknowledged(update_id, times=2)) == 2
+    assert {d.url for d in telegram.delivered(update_id)} == set(replicas.urls)
+
+
+async def test_one_chats_quick_messages_on_both_replicas_are_answered_in_the_order_sent(
+    replicas, chat
+):
+    telegram = replicas.telegram
+    # A question waits for Rasa; /help is answered by the gateway at once. Round-robined, the
+    # questions reach one replica and each /help the other: only a shared order keeps a
+    # /help from overtaking the question sent before it.
+    # The first is in line before the others are sent: two updates that reach two replicas
+    # at the same instant, the chat idle, go in the order Redis hears them (bot/chat_order.py).
+    first = telegram.push_text(chat, QUESTION)
+    await replicas.in_line(chat, first)
+    asked = [
+        first,
+        telegram.push_command(chat, "help"),
+        telegram.push_text(chat, QUESTION),
+        telegram.push_command(chat, "help"),
+    ]
+    got = await telegram.wait_for_messages(chat, count=len(asked), timeout=60)
+    help_ = t("en", "common.help")
+    assert [m["text"] for m in got] == [closure_answer(), help_, closure_answer(), help_]
+    taken = [await replicas.replica_of(update_id) for update_id in asked]
+    assert taken[0] == taken[2] != taken[1] == taken[3]
+    telegram.push_command(chat, "start")  # the next answer is the next message: none twice
+    [reply] = await telegram.wait_for_messages(chat, count=1, timeout=30)
+    assert reply["text"] == t("en", "common.start")
 
 
 async def test_a_button_made_by_one_replica_works_on_the_other(replicas, chat):
@@ -157,7 +219,7 @@ async def test_a_button_made_by_one_replica_works_on_the_other(replicas, chat):
     pressed = telegram.press_button(chat, closure.title, message_id=menu["message_id"])
     [answer] = await telegram.wait_for_messages(chat, count=1, timeout=30)
     assert answer["text"] == closure_answer()
-    assert replicas.replica_of(asked) != replicas.replica_of(pressed)
+    assert await replicas.replica_of(asked) != await replicas.replica_of(pressed)
 
 
 async def test_a_chats_burst_is_counted_across_replicas(replicas, chat):
@@ -169,7 +231,7 @@ async def test_a_chats_burst_is_counted_across_replicas(replicas, chat):
         [t("en", "common.slow_down")] + [closure_answer()] * burst
     )
     # Each replica alone would have let all of its four through.
-    assert {replicas.replica_of(update_id) for update_id in asked} == set(replicas.urls)
+    assert {await replicas.replica_of(update_id) for update_id in asked} == set(replicas.urls)
 
 
 async def test_telegram_answering_429_delays_replies_and_drops_none(replicas, chat):

@@ -55,8 +55,9 @@ class FakeRasaReplica:
     It answers each turn with one text naming itself and the message
     (``"<name>: <message>"``) and records ``(sender, message)`` in :attr:`turns`, so a test
     sees which replica handled which chat. Switches: :attr:`ready` (ready, or 503 with
-    :attr:`not_ready_reason`), :attr:`hang` (take a turn and never answer: a slow Rasa), :attr:`die` (take a
-    turn and drop the connection without an answer: a replica killed mid-request; the turn
+    :attr:`not_ready_reason`), :attr:`hang` (take a turn and never answer: a slow Rasa),
+    :attr:`die` (take a turn and drop the connection without an answer: a replica killed
+    mid-request; the turn
     is recorded in :attr:`dropped`, not :attr:`turns`, as Rasa saves nothing of it),
     :attr:`error_status` (answer every turn with that HTTP error, recorded in
     :attr:`refused`).
