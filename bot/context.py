@@ -12,11 +12,9 @@ from telegram.ext import (
     BasePersistence,
     CallbackContext,
     ExtBot,
-    PersistenceInput,
-    PicklePersistence,
 )
 
-from bot.chat_store import RedisChatState
+from bot.chat_store import ChatStateFile, RedisChatState
 from bot.conversation import Conversation
 from bot.rasa_client import RasaClient
 from bot.render import ChatButtons
@@ -63,11 +61,7 @@ def chat_state(settings: Settings, shared: SharedRedis | None = None) -> BasePer
         return RedisChatState(shared)
     path = Path(settings.gateway_state_path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    return PicklePersistence(
-        path,
-        store_data=PersistenceInput(bot_data=False, user_data=False, callback_data=False),
-        update_interval=5,
-    )
+    return ChatStateFile(path, update_interval=5)
 
 
 class GatewayContext(CallbackContext[ExtBot, dict, dict, dict]):
