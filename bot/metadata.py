@@ -15,4 +15,5 @@ def base_metadata(update: Update) -> dict[str, Any]:
     return {
         protocol.Meta.CHANNEL: "telegram",
         protocol.Meta.USER_LANGUAGE: user.language_code if user else None,
+        protocol.Meta.TURN_ID: update.update_id,
     }

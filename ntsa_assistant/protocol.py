@@ -51,6 +51,9 @@ class Meta(StrEnum):
     VERIFIED_PHONE = "verified_phone"  # E.164; only when CONTACT_IS_OWN is True
     CLAIM_ISSUED_AT = "claim_issued_at"  # Unix seconds when the gateway signed the claim
     CLAIM_SIGNATURE = "claim_signature"  # HMAC-SHA256 (hex) of the claim, see sign_claim
+    # Telegram's update id: the same number again is the same turn sent again, answered by
+    # Rasa with its first answer, not played twice (nlu/ntsa_rasa/rest.py)
+    TURN_ID = "turn_id"
 
 
 class Intent(StrEnum):
