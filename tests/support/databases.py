@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 import pytest
 from sqlalchemy import delete, text
@@ -16,6 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ntsa_assistant.storage.engine import create_engine, normalise_url
 from ntsa_assistant.storage.models import Base
+
+if TYPE_CHECKING:
+    from bot.shared_state import SharedRedis
 
 POSTGRES_ENV = "TEST_POSTGRES_URL"
 REDIS_ENV = "TEST_REDIS_URL"
@@ -65,3 +69,35 @@ async def empty_tables(engine: AsyncEngine) -> None:
     async with engine.begin() as connection:
         for table in reversed(Base.metadata.sorted_tables):
             await connection.execute(delete(table))
+
+
+ReplicaClients = Callable[..., Awaitable[list["SharedRedis"]]]
+
+
+@asynccontextmanager
+async def redis_replicas() -> AsyncIterator[ReplicaClients]:
+    """``await make(n)`` (``redis_class=`` for a client class of the test's own): n clients
+    of the test's Redis, each with its own connection pool (a gateway replica), under a key
+    prefix of the block's own; its keys are deleted and the clients closed afterwards."""
+    from redis.asyncio import Redis
+
+    from bot.shared_state import SharedRedis
+
+    url = redis_server_url()
+    prefix = f"test:{secrets.token_hex(6)}:"
+    made: list[SharedRedis] = []
+
+    async def make(count: int, redis_class: type[Redis] = Redis) -> list[SharedRedis]:
+        new = [SharedRedis(redis_class.from_url(url), url, prefix) for _ in range(count)]
+        made.extend(new)
+        return new
+
+    try:
+        yield make
+    finally:
+        cleaner = Redis.from_url(url)
+        async for key in cleaner.scan_iter(match=prefix + "*"):
+            await cleaner.delete(key)
+        await cleaner.aclose()
+        for shared in made:
+            await shared.close()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 import sys
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -24,7 +23,7 @@ from telegram import Chat, Message, Update
 from bot.chat_order import ChatOrder
 from bot.handlers.throttle import BurstLimit, ChatTurns
 from bot.shared_state import SharedRedis
-from tests.support.databases import redis_server_url as redis_url
+from tests.support.databases import redis_replicas
 
 ROOT = Path(__file__).resolve().parents[2]
 CHAT = 4_200_001
@@ -37,22 +36,8 @@ Clients = Callable[..., Awaitable[list[SharedRedis]]]
 async def clients() -> AsyncIterator[Clients]:
     """``await clients(n)``: n clients of the test's Redis, each with its own connection pool
     (a replica), under a key prefix of this test's own; its keys are deleted afterwards."""
-    url = redis_url()
-    prefix = f"test:{secrets.token_hex(6)}:"
-    made: list[SharedRedis] = []
-
-    async def make(count: int, redis_class: type[Redis] = Redis) -> list[SharedRedis]:
-        new = [SharedRedis(redis_class.from_url(url), url, prefix) for _ in range(count)]
-        made.extend(new)
-        return new
-
-    yield make
-    cleaner = Redis.from_url(url)
-    async for key in cleaner.scan_iter(match=prefix + "*"):
-        await cleaner.delete(key)
-    await cleaner.aclose()
-    for shared in made:
-        await shared.close()
+    async with redis_replicas() as make:
+        yield make
 
 
 def _update(update_id: int, chat_id: int = CHAT) -> Update:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import pickle
-import secrets
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
@@ -17,7 +16,6 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from redis.asyncio import Redis
 from telegram import Chat, Message, Update
 from telegram.ext import ApplicationBuilder, ContextTypes, ExtBot
 
@@ -30,7 +28,7 @@ from bot.handlers.throttle import ChatTurns, SharedBurstLimit, Verdict
 from bot.rate_limiter import SharedRateLimiter, TelegramBudget
 from bot.render import ChatButtons, inline_keyboard
 from bot.shared_state import SharedRedis
-from tests.support.databases import redis_server_url as redis_url
+from tests.support.databases import redis_replicas
 from tests.support.telegram_emulator import TelegramEmulator
 
 Replicas = Callable[[int], Awaitable[list[SharedRedis]]]
@@ -40,22 +38,8 @@ Replicas = Callable[[int], Awaitable[list[SharedRedis]]]
 async def replicas() -> AsyncIterator[Replicas]:
     """``await replicas(n)``: n clients, each with its own connection pool (a replica of
     the gateway), under a key prefix of this test's own; its keys are deleted afterwards."""
-    url = redis_url()
-    prefix = f"test:{secrets.token_hex(6)}:"
-    made: list[SharedRedis] = []
-
-    async def make(count: int) -> list[SharedRedis]:
-        new = [SharedRedis(Redis.from_url(url), url, prefix) for _ in range(count)]
-        made.extend(new)
-        return new
-
-    yield make
-    cleaner = Redis.from_url(url)
-    async for key in cleaner.scan_iter(match=prefix + "*"):
-        await cleaner.delete(key)
-    await cleaner.aclose()
-    for shared in made:
-        await shared.close()
+    async with redis_replicas() as make:
+        yield make
 
 
 # ---------------------------------------------------------------- update de-duplication

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from redis.asyncio import Redis
 from telegram import Update
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
 
@@ -28,7 +26,7 @@ from bot.handlers.throttle import BurstLimit, ChatTurns
 from bot.shared_state import SharedRedis
 from bot.webhook import SECRET_HEADER, WebhookServer
 from ntsa_assistant.core.settings import Settings
-from tests.support.databases import redis_server_url as redis_url
+from tests.support.databases import redis_replicas
 from tests.support.processes import free_port
 from tests.support.telegram_emulator import TelegramEmulator
 
@@ -83,21 +81,13 @@ async def tg() -> AsyncIterator[TelegramEmulator]:
 @pytest.fixture
 async def sharing() -> AsyncIterator[Sharing]:
     """``await sharing()``: a Redis client of its own (a replica), under this test's prefix."""
-    url = redis_url()
-    prefix = f"test:{secrets.token_hex(6)}:"
-    made: list[SharedRedis] = []
+    async with redis_replicas() as make:
 
-    async def make() -> SharedRedis:
-        made.append(SharedRedis(Redis.from_url(url), url, prefix))
-        return made[-1]
+        async def one() -> SharedRedis:
+            [client] = await make(1)
+            return client
 
-    yield make
-    cleaner = Redis.from_url(url)
-    async for key in cleaner.scan_iter(match=prefix + "*"):
-        await cleaner.delete(key)
-    await cleaner.aclose()
-    for shared in made:
-        await shared.close()
+        yield one
 
 
 @pytest.fixture
