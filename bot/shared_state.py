@@ -11,8 +11,9 @@ first use, inside the running loop, and :meth:`SharedRedis.close` ends it in pos
 Every key starts with :attr:`SharedRedis.prefix`, so several deployments (or tests) can share
 one Redis.
 
-Counting is done by ``limits`` (a moving window per key, atomic in Redis); its timestamps
-are the replicas' own clocks, so the replicas' clocks must agree (NTP) to well under a second.
+A chat's burst is counted by ``limits`` (a moving window per key, atomic in Redis); its
+timestamps are the replicas' own clocks, so the replicas' clocks must agree (NTP) to well
+under a second. The Telegram budget and each chat's turn order run on Redis's own clock.
 If Redis stops answering, each part fails open (an update is processed, a message is sent,
 limited per process only) and says so in the log: a Redis outage must not silence the bot.
 """
