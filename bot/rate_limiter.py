@@ -3,23 +3,17 @@
 In one process PTB's :class:`~telegram.ext.AIORateLimiter` keeps it: a leaky bucket
 (aiolimiter) of 30 a second that lets up to 30 go at once after a quiet moment. Several
 gateway replicas share one token, so with Redis (:class:`SharedRateLimiter`) each call into
-a chat first takes its turn from the same bucket kept in Redis (:class:`TelegramBudget`, the
-generic cell rate algorithm: one number, the bucket's "theoretical arrival time", on Redis's
-own clock), which every replica draws from. One round trip a call, and a refused call is
-told exactly how long to wait, so the budget is spent to the last call: the moving window
-it replaces (``limits``) lost a few milliseconds per slot to its round trips and margin,
-0.7 % of the budget, and at 30 turns a second, where the answers need the whole budget, its
-queue grew by 7 ms every second (measured: p95 2.2 s after 5 minutes). Everything else is
-PTB's own limiter, unchanged: its per-group pacing (off here: the agents' desk paces itself),
-its separate budget for paid broadcasts, and its retries of a 429 after ``retry_after`` — a
-pause that the other replicas now also honour, since Telegram's limit is the token's, not the
-process's.
+a chat first takes its turn from the same bucket kept in Redis
+(:mod:`ntsa_assistant.core.telegram_budget`, which a broadcast draws from too). Everything
+else is PTB's own limiter, unchanged: its per-group pacing (off here: the agents' desk paces
+itself), its separate budget for paid broadcasts, and its retries of a 429 after
+``retry_after`` — a pause that the other replicas now also honour, since Telegram's limit is
+the token's, not the process's.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -29,11 +23,12 @@ from telegram.error import RetryAfter
 from telegram.ext import AIORateLimiter, BaseRateLimiter
 
 from bot.shared_state import SharedRedis
+from ntsa_assistant.core.telegram_budget import TELEGRAM_PER_SECOND, SharedTelegramBudget
 
 logger = logging.getLogger(__name__)
 
 # Telegram's overall limit for one bot token (FloodLimit.MESSAGES_PER_SECOND).
-MESSAGES_PER_SECOND = 30
+MESSAGES_PER_SECOND = TELEGRAM_PER_SECOND
 # 429s are retried, never dropped (DESIGN.md): this many times, each after retry_after.
 MAX_RETRIES = 5
 
@@ -41,54 +36,29 @@ JSON = bool | dict[str, Any] | list[dict[str, Any]]
 Callback = Callable[..., Coroutine[Any, Any, JSON]]
 
 
-# KEYS: the bucket's theoretical arrival time (ms on Redis's clock), the pause after a 429.
-# ARGV: ms between calls, calls allowed at once. Returns 0 (go) or the ms to wait.
-_TAKE = """
-local clock = redis.call('TIME')
-local now = clock[1] * 1000 + clock[2] / 1000
-local paused = redis.call('PTTL', KEYS[2])
-if paused > 0 then return paused end
-local interval = tonumber(ARGV[1])
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tat < now then tat = now end
-local wait = tat - interval * (tonumber(ARGV[2]) - 1) - now
-if wait > 0 then return math.ceil(wait) end
-tat = tat + interval
-redis.call('SET', KEYS[1], string.format('%.3f', tat), 'PX', math.ceil(tat - now) + 1000)
-return 0
-"""
-
-
 class TelegramBudget:
-    """``rate`` calls a second (up to ``rate`` at once after a quiet moment, as PTB's own
-    limiter) for every replica together, kept in Redis."""
+    """The token's budget shared in Redis (:class:`SharedTelegramBudget`), one waiter per
+    process asking at a time; without Redis, PTB's own limiter paces this process alone."""
 
     def __init__(self, shared: SharedRedis, rate: int = MESSAGES_PER_SECOND) -> None:
-        self._shared = shared
-        self._keys = [shared.key("telegram", "budget"), shared.key("telegram", "paused")]
-        self._args = [f"{1000 / rate:.6f}", rate]
-        self._take = shared.client.register_script(_TAKE)
-        self._pause_key = self._keys[1]
+        self._budget = SharedTelegramBudget(shared.client, shared.prefix, rate)
         # One waiter per process asks Redis at a time, first come first served, so a call
         # is never starved by later ones.
         self._turn = asyncio.Lock()
 
     async def take(self) -> None:
-        """Waits for a pause (a 429 seen by any replica) to end, then for the call's turn."""
+        """Waits for a pause (a 429 seen by any sender) to end, then for the call's turn."""
         async with self._turn:
             try:
-                # The wait is the bucket's, told by Redis: nothing here to wait on instead.
-                while (wait_ms := int(await self._take(keys=self._keys, args=self._args))) > 0:  # noqa: ASYNC110
-                    await asyncio.sleep(wait_ms / 1000)
+                await self._budget.take()
             except (RedisError, OSError) as exc:
                 # PTB's limiter still paces this process; Telegram answers any excess with
                 # 429, which is retried.
                 logger.warning("Redis unavailable, Telegram budget not shared: %r", exc)
 
     async def pause(self, seconds: float) -> None:
-        """Telegram said 429: every replica waits ``seconds`` before its next call."""
-        with contextlib.suppress(RedisError, OSError):
-            await self._shared.client.set(self._pause_key, 1, px=max(int(seconds * 1000), 1))
+        """Telegram said 429: every replica (and a broadcast) waits ``seconds``."""
+        await self._budget.pause(seconds)
 
 
 class SharedRateLimiter(BaseRateLimiter[int]):

@@ -96,7 +96,7 @@ from tools.bench_transport import (
     home_replica,
     webhook_deliveries,
 )
-from tools.stack import ROOT, Service, actions_service, gateway_service, rasa_service
+from tools.stack import ROOT, Service, actions_service, gateway_service, rasa_service, webhook_env
 
 __all__ = ["main", "percentile", "port", "prepare_database"]
 
@@ -376,13 +376,7 @@ def build_stack(
     }
     if args.webhook:
         hook_port = free_port()
-        gateway_env |= {
-            "TELEGRAM_MODE": "webhook",
-            "WEBHOOK_URL": f"http://127.0.0.1:{hook_port}/",
-            "WEBHOOK_SECRET": secrets.token_hex(16),
-            "WEBHOOK_LISTEN": "127.0.0.1",
-            "WEBHOOK_PORT": str(hook_port),
-        }
+        gateway_env |= webhook_env(hook_port, secrets.token_hex(16))
     gateway = gateway_service(env=gateway_env, log_path=logs / "gateway.log")
     return Stack(actions, rasa, gateway, urls)
 

@@ -234,6 +234,18 @@ def gateway_service(env: Mapping[str, str] | None = None, **kw: object) -> Servi
     return Service("bot", [str(APP_PYTHON), "-m", "bot"], None, env=env, **kw)  # type: ignore[arg-type]
 
 
+def webhook_env(port: int, secret: str, url: str | None = None) -> dict[str, str]:
+    """A gateway in webhook mode listening on loopback ``port``; Telegram POSTs to ``url``
+    (a load balancer's; its own address by default) with ``secret``."""
+    return {
+        "TELEGRAM_MODE": "webhook",
+        "WEBHOOK_URL": url or f"http://{LOOPBACK}:{port}/",
+        "WEBHOOK_SECRET": secret,
+        "WEBHOOK_LISTEN": LOOPBACK,
+        "WEBHOOK_PORT": str(port),
+    }
+
+
 def web_service(port: int, env: Mapping[str, str] | None = None, **kw: object) -> Service:
     """The FAQ page (``python -m web``), on loopback: a reverse proxy publishes it."""
     secrets_ = {k: run_secrets()[k] for k in ("RASA_AUTH_TOKEN", "WEB_SECRET")}

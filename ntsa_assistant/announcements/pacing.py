@@ -6,29 +6,27 @@ into one chat; past that it answers 429 with ``retry_after``. A broadcast sends 
 per :data:`PER_CHAT_SECONDS`, and after a 429 nothing until ``retry_after`` has passed.
 
 The gateway answers people through the same token at the same time. With ``REDIS_URL`` the
-gateway replicas share one 30-a-second window in Redis (``bot/rate_limiter.py``); a broadcast
-then takes each message from that same window too (:class:`SharedBudget`: the same key), so
-live answers and the broadcast together never pass 30, and a 429 seen by either pauses both.
+gateway replicas share one 30-a-second budget in Redis (``ntsa_assistant/core/
+telegram_budget.py``); a broadcast then takes each message from that same budget too
+(:class:`SharedBudget`), so live answers and the broadcast together keep to 30 a second,
+and a 429 seen by either pauses both.
 Without Redis (one gateway) the gateway does not know of the broadcast: 25 a second leaves it
 5, and if live traffic needs more, Telegram's 429 makes both wait and retry — nothing is lost.
 
-In the process, ``aiolimiter`` spaces the sends evenly; the shared window is ``limits``'
-moving window in Redis, as the gateway's.
+In the process, ``aiolimiter`` spaces the sends evenly.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 
 from aiolimiter import AsyncLimiter
-from limits import RateLimitItemPerSecond
-from limits.aio.storage import RedisStorage
-from limits.aio.strategies import MovingWindowRateLimiter
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+
+from ntsa_assistant.core.telegram_budget import SharedTelegramBudget
 
 logger = logging.getLogger(__name__)
 
@@ -41,17 +39,12 @@ _MARGIN = 0.02
 # to 75 ms later than the one before it still never makes 26 in one second.
 _SPACING_MARGIN = 0.003
 
-# The gateway's shared budget (bot/rate_limiter.py, TelegramBudget; bot/shared_state.py):
-# the same item, identifier and keys, so that both draw from one window and one pause.
-TELEGRAM_PER_SECOND = 30
-_SHARED_IDENTIFIER = "telegram"
-_SHARED_LIMITS_PREFIX = "limits"
-_SHARED_PAUSE_KEY = "telegram:paused"
 REDIS_TIMEOUT_SECONDS = 2.0
 
 
 class SharedBudget:
-    """The token's 30-a-second window and its 429 pause, shared with the gateway replicas."""
+    """The token's budget and its 429 pause, shared with the gateway replicas
+    (:class:`ntsa_assistant.core.telegram_budget.SharedTelegramBudget`, the same keys)."""
 
     def __init__(self, redis_url: str, key_prefix: str) -> None:
         self._client = Redis.from_url(
@@ -59,29 +52,13 @@ class SharedBudget:
             socket_timeout=REDIS_TIMEOUT_SECONDS,
             socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
         )
-        storage = RedisStorage(
-            "async+" + redis_url,
-            implementation="redispy",
-            key_prefix=key_prefix + _SHARED_LIMITS_PREFIX,
-            connection_pool=self._client.connection_pool,  # type: ignore[arg-type]
-        )
-        self._limiter = MovingWindowRateLimiter(storage)
-        self._item = RateLimitItemPerSecond(TELEGRAM_PER_SECOND, 1)
-        self._pause_key = key_prefix + _SHARED_PAUSE_KEY
+        self._budget = SharedTelegramBudget(self._client, key_prefix)
         self._warned = False
 
     async def take(self) -> None:
-        """Waits out a pause any sender set, then for a free slot in the shared window."""
+        """Waits out a pause any sender set, then for this send's turn in the budget."""
         try:
-            while True:
-                paused_ms = await self._client.pttl(self._pause_key)
-                if paused_ms > 0:
-                    await asyncio.sleep(paused_ms / 1000)
-                    continue
-                if await self._limiter.hit(self._item, _SHARED_IDENTIFIER):
-                    return
-                stats = await self._limiter.get_window_stats(self._item, _SHARED_IDENTIFIER)
-                await asyncio.sleep(max(stats.reset_time - time.time(), 0) + _MARGIN)
+            await self._budget.take()
         except (RedisError, OSError) as exc:
             # The broadcast's own pace still holds; Telegram answers any excess with a 429.
             if not self._warned:
@@ -89,8 +66,7 @@ class SharedBudget:
                 self._warned = True
 
     async def pause(self, seconds: float) -> None:
-        with contextlib.suppress(RedisError, OSError):
-            await self._client.set(self._pause_key, 1, px=max(int(seconds * 1000), 1))
+        await self._budget.pause(seconds)
 
     async def close(self) -> None:
         await self._client.aclose()

@@ -34,7 +34,7 @@ from ntsa_assistant.faq.answers import Topic
 from tests.support.databases import redis_server_url as redis_url
 from tests.support.processes import BOT_TOKEN, LOG_DIR, free_port
 from tests.support.telegram_emulator import ApiCall, TelegramEmulator
-from tools.stack import Service, gateway_service
+from tools.stack import Service, gateway_service, webhook_env
 
 pytestmark = pytest.mark.e2e
 
@@ -97,11 +97,7 @@ async def webhook_gateway(
     url, prefix, port = redis_url(), f"test:{secrets.token_hex(6)}:", free_port()
     env = {
         "TELEGRAM_BOT_TOKEN": BOT_TOKEN,
-        "TELEGRAM_MODE": "webhook",
-        "WEBHOOK_URL": f"http://127.0.0.1:{port}/",
-        "WEBHOOK_SECRET": WEBHOOK_SECRET,
-        "WEBHOOK_LISTEN": "127.0.0.1",
-        "WEBHOOK_PORT": str(port),
+        **webhook_env(port, WEBHOOK_SECRET),
         "REDIS_URL": url,
         "REDIS_KEY_PREFIX": prefix,
         "RASA_URL": rasa_server.url,

@@ -26,7 +26,7 @@ from ntsa_assistant import protocol
 from ntsa_assistant.core.i18n import t
 from tests.support.processes import BOT_TOKEN, LOG_DIR, RunningService, exit_output, free_port
 from tests.support.telegram_emulator import TelegramEmulator
-from tools.stack import actions_service, gateway_service, run_secrets
+from tools.stack import actions_service, gateway_service, run_secrets, webhook_env
 
 pytestmark = pytest.mark.e2e
 
@@ -289,11 +289,7 @@ async def webhook(rasa_server, e2e_database) -> AsyncIterator[Webhook]:
         env = {
             "TELEGRAM_BOT_TOKEN": BOT_TOKEN,
             "TELEGRAM_BASE_URL": telegram.base_url,
-            "TELEGRAM_MODE": "webhook",
-            "WEBHOOK_URL": f"http://127.0.0.1:{port}/",
-            "WEBHOOK_SECRET": WEBHOOK_SECRET,
-            "WEBHOOK_LISTEN": "127.0.0.1",
-            "WEBHOOK_PORT": str(port),
+            **webhook_env(port, WEBHOOK_SECRET),
             "RASA_URL": rasa_server.url,
             "DATABASE_URL": e2e_database,
             "LOG_LEVEL": "INFO",

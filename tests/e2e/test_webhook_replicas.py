@@ -34,7 +34,7 @@ from ntsa_assistant.faq.answers import Topic
 from tests.support.databases import redis_server_url as redis_url
 from tests.support.processes import BOT_TOKEN, LOG_DIR, free_port
 from tests.support.telegram_emulator import TelegramEmulator
-from tools.stack import Service, gateway_service
+from tools.stack import Service, gateway_service, webhook_env
 
 pytestmark = pytest.mark.e2e
 
@@ -104,11 +104,7 @@ async def replicas(rasa_server, e2e_database) -> AsyncIterator[Replicas]:
             env = {
                 "TELEGRAM_BOT_TOKEN": BOT_TOKEN,
                 "TELEGRAM_BASE_URL": telegram.base_url,
-                "TELEGRAM_MODE": "webhook",
-                "WEBHOOK_URL": "https://gateway.example.invalid/",  # the balancer's
-                "WEBHOOK_SECRET": WEBHOOK_SECRET,
-                "WEBHOOK_LISTEN": "127.0.0.1",
-                "WEBHOOK_PORT": str(port),
+                **webhook_env(port, WEBHOOK_SECRET, "https://gateway.example.invalid/"),
                 "REDIS_URL": url,
                 "REDIS_KEY_PREFIX": prefix,
                 "RASA_URL": rasa_server.url,
