@@ -27,8 +27,6 @@ from ntsa_assistant.core.telegram_budget import TELEGRAM_PER_SECOND, SharedTeleg
 
 logger = logging.getLogger(__name__)
 
-# Telegram's overall limit for one bot token (FloodLimit.MESSAGES_PER_SECOND).
-MESSAGES_PER_SECOND = TELEGRAM_PER_SECOND
 # 429s are retried, never dropped (DESIGN.md): this many times, each after retry_after.
 MAX_RETRIES = 5
 
@@ -40,7 +38,7 @@ class TelegramBudget:
     """The token's budget shared in Redis (:class:`SharedTelegramBudget`), one waiter per
     process asking at a time; without Redis, PTB's own limiter paces this process alone."""
 
-    def __init__(self, shared: SharedRedis, rate: int = MESSAGES_PER_SECOND) -> None:
+    def __init__(self, shared: SharedRedis, rate: int = TELEGRAM_PER_SECOND) -> None:
         self._budget = SharedTelegramBudget(shared.client, shared.prefix, rate)
         # One waiter per process asks Redis at a time, first come first served, so a call
         # is never starved by later ones.

@@ -76,6 +76,9 @@ class SeenUpdates:
         self._ids: OrderedDict[int, None] = OrderedDict()
         self._capacity = capacity
 
+    def __contains__(self, update_id: int) -> bool:
+        return update_id in self._ids
+
     def first_time(self, update_id: int) -> bool:
         if update_id in self._ids:
             return False
@@ -151,9 +154,8 @@ class LocalTurnLedger:
     """One process's turns: those running, and the last ``capacity`` done."""
 
     def __init__(self, capacity: int = 10_000, lease_seconds: float = LEASE_SECONDS) -> None:
-        self._done: OrderedDict[int, None] = OrderedDict()
+        self._done = SeenUpdates(capacity)
         self._running: set[int] = set()
-        self._capacity = capacity
         self._lease = lease_seconds
 
     async def claim(self, update_id: int) -> Claim:
@@ -170,10 +172,7 @@ class LocalTurnLedger:
 
     async def done(self, update_id: int) -> None:
         self._running.discard(update_id)
-        self._done[update_id] = None
-        self._done.move_to_end(update_id)
-        if len(self._done) > self._capacity:
-            self._done.popitem(last=False)
+        self._done.first_time(update_id)
 
     async def release(self, update_id: int) -> None:
         self._running.discard(update_id)
